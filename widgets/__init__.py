@@ -1,0 +1,1 @@
+"""ipywidgets front end of deepaw-nb, imported as ``deepaw_widgets``."""
