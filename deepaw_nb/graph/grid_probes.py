@@ -1,0 +1,222 @@
+"""Probe graph for the points of a regular grid, built batch by batch.
+
+Probes are the grid points with flat C-order index ``p = (i * ny + j) * nz + k`` at
+fractional coordinates ``(i/nx, j/ny, k/nz)``.  A contiguous range of ``p`` is a run of
+whole *rows* (fixed ``i, j``; ``k = 0 .. nz-1``) plus partial rows at both ends.
+
+Algorithm (all numpy, no per-probe Python loop):
+
+1. Only the atom images whose fractional coordinates fall in the slab of the batch's
+   i-planes (and j-range), padded by ``cutoff * |b_i|``, can be neighbours.
+2. For every (row, image) pair, the points of the row within the cutoff form one run
+   ``lo..hi`` (:mod:`.row_intervals`): one quadratic per pair instead of one distance
+   per probe and image.
+3. The runs of a block of rows are laid out as a boolean array ``(row, k, slot)`` where
+   ``slot`` numbers the images meeting that row in (atom, translation) order;
+   ``np.nonzero`` of it lists the edges already sorted by probe, then sender, then
+   translation, so no sort is needed.  Vectors are ``(origin - image) + k * step``.
+
+Work and memory scale with the batch, not the grid: rows are processed in chunks whose
+(row x image) pair matrix and boolean run layout have fixed size budgets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from deepaw_nb.graph.edges import Edges, empty_edges
+from deepaw_nb.graph.images import PeriodicImages, padded_images
+from deepaw_nb.graph.row_intervals import candidate_pairs, exact_runs
+from deepaw_nb.graph.validation import (
+    check_batch,
+    check_cell,
+    check_cutoff,
+    check_grid_shape,
+    check_positions,
+)
+
+# Upper bound on (rows x images) in one candidate-culling matrix (float64 temporaries).
+_PAIR_BUDGET = 1 << 20
+# Upper bound on the booleans of one (row, k, slot) run layout.
+_MASK_BUDGET = 1 << 24
+
+
+class _Runs:
+    """Runs of one batch: per (row, image) pair, the probe range within the cutoff."""
+
+    def __init__(self) -> None:
+        self.row: list[np.ndarray] = []  # row index relative to the batch's first row
+        self.lo: list[np.ndarray] = []
+        self.hi: list[np.ndarray] = []
+        self.atom: list[np.ndarray] = []
+        self.offset: list[np.ndarray] = []  # (Q, 3) row origin minus image position, Å
+
+    def joined(self) -> tuple[np.ndarray, ...]:
+        if not self.row:
+            z = np.zeros(0, np.int64)
+            return z, z, z, z, np.zeros((0, 3))
+        return tuple(
+            np.concatenate(parts)
+            for parts in (self.row, self.lo, self.hi, self.atom, self.offset)
+        )
+
+
+class GridProbeGraph:
+    """Neighbour edges from atom images to the points of a periodic grid.
+
+    Args:
+        positions: ``(N, 3)`` Cartesian atom positions in Å.
+        cell: ``(3, 3)`` lattice vectors as rows (ASE convention), Å; fully periodic.
+        grid_shape: ``(nx, ny, nz)``, the number of grid points along each lattice vector.
+        cutoff: neighbour radius in Å; edges satisfy ``|vector| < cutoff`` (strict).
+
+    Probe ``p = (i * ny + j) * nz + k`` sits at Cartesian ``(i/nx, j/ny, k/nz) @ cell``.
+    """
+
+    def __init__(
+        self,
+        positions: np.ndarray,
+        cell: np.ndarray,
+        grid_shape: tuple[int, int, int],
+        cutoff: float,
+    ) -> None:
+        self.positions = check_positions(positions)
+        self.cell = check_cell(cell)
+        self.grid_shape = check_grid_shape(grid_shape)
+        self.cutoff = check_cutoff(cutoff)
+        nx, ny, nz = self.grid_shape
+        self.num_probes: int = nx * ny * nz
+        self._images: PeriodicImages = padded_images(self.positions, self.cell, self.cutoff)
+        self._step = self.cell[2] / nz  # Å between neighbouring probes of a row
+
+    def __repr__(self) -> str:
+        return (
+            f"GridProbeGraph(num_atoms={self.positions.shape[0]}, grid_shape={self.grid_shape}, "
+            f"cutoff={self.cutoff:g} Å, num_probes={self.num_probes})"
+        )
+
+    def probe_positions(self, start: int, stop: int) -> np.ndarray:
+        """Cartesian positions (Å) of probes ``start <= p < stop``, shape ``(stop-start, 3)``."""
+        start, stop = check_batch(start, stop, self.num_probes)
+        nx, ny, nz = self.grid_shape
+        i, rest = np.divmod(np.arange(start, stop, dtype=np.int64), ny * nz)
+        j, k = np.divmod(rest, nz)
+        frac = np.stack([i / nx, j / ny, k / nz], axis=1)
+        return frac @ self.cell
+
+    def edges(self, start: int, stop: int) -> Edges:
+        """Edges of the probes ``start <= p < stop``; ``receiver = p - start``.
+
+        Sorted by receiver, then sender, then sender-image translation.  Memory and time
+        are proportional to the batch (its probes and edges), not to the whole grid.
+        """
+        start, stop = check_batch(start, stop, self.num_probes)
+        if start == stop:
+            return empty_edges()
+        nz = self.grid_shape[2]
+        row0 = start // nz
+        num_rows = (stop - 1) // nz - row0 + 1
+        last_row = row0 + num_rows - 1
+        runs = self._runs(row0, num_rows, start - row0 * nz, stop - last_row * nz)
+        return self._expand(runs, row0, num_rows, start)
+
+    # -- step 1 and 2: runs per (row, image) pair -------------------------------------
+
+    def _slab_images(self, rows: np.ndarray) -> np.ndarray:
+        """Indices of the images that can reach any of the given (global) rows."""
+        _, ny, _ = self.grid_shape
+        nx = self.grid_shape[0]
+        img = self._images
+        i = rows // ny
+        i_lo, i_hi = int(i[0]), int(i[-1])
+        keep = (img.frac[:, 0] >= i_lo / nx - img.pad[0]) & (img.frac[:, 0] <= i_hi / nx + img.pad[0])
+        if i_lo == i_hi:  # one i-plane: the rows also span a j-range
+            j_lo, j_hi = int(rows[0] % ny), int(rows[-1] % ny)
+            keep &= (img.frac[:, 1] >= j_lo / ny - img.pad[1])
+            keep &= (img.frac[:, 1] <= j_hi / ny + img.pad[1])
+        return np.flatnonzero(keep)
+
+    def _runs(self, row0: int, num_rows: int, k_first: int, k_end_last: int) -> tuple:
+        """Runs of all (row, image) pairs of the batch, sorted by (row, image).
+
+        The batch covers rows ``row0 .. row0 + num_rows - 1``, from ``k = k_first`` in its
+        first row to ``k < k_end_last`` in its last row.
+        """
+        nx, ny, nz = self.grid_shape
+        img = self._images
+        step = self._step
+        out = _Runs()
+        all_rows = np.arange(row0, row0 + num_rows, dtype=np.int64)
+        num_slab = max(1, self._slab_images(all_rows).shape[0])
+        rows_per_chunk = max(1, _PAIR_BUDGET // num_slab)
+        for c0 in range(0, num_rows, rows_per_chunk):
+            rows = all_rows[c0 : c0 + rows_per_chunk]
+            cand = self._slab_images(rows)
+            if cand.shape[0] == 0:
+                continue
+            i, j = np.divmod(rows, ny)
+            origins = np.stack([i / nx, j / ny, np.zeros_like(i, dtype=np.float64)], 1) @ self.cell
+            r_idx, c_idx = candidate_pairs(origins, img.cart[cand], step, self.cutoff, nz)
+            image_idx = cand[c_idx]
+            offset = origins[r_idx] - img.cart[image_idx]
+            lo, hi = exact_runs(offset, step, self.cutoff, nz)
+            local_row = r_idx + c0
+            # The batch may start or end in the middle of a row.
+            lo = np.where(local_row == 0, np.maximum(lo, k_first), lo)
+            hi = np.where(local_row == num_rows - 1, np.minimum(hi, k_end_last - 1), hi)
+            keep = lo <= hi
+            out.row.append(local_row[keep])
+            out.lo.append(lo[keep])
+            out.hi.append(hi[keep])
+            out.atom.append(img.atom[image_idx[keep]])
+            out.offset.append(offset[keep])
+        return out.joined()
+
+    # -- step 3: expand runs into sorted edges ------------------------------------------
+
+    def _expand(self, runs: tuple, row0: int, num_rows: int, start: int) -> Edges:
+        row, lo, hi, atom, offset = runs
+        total = int(np.sum(hi - lo + 1))
+        if total == 0:
+            return empty_edges()
+        nz = self.grid_shape[2]
+        sender = np.empty(total, dtype=np.int64)
+        receiver = np.empty(total, dtype=np.int64)
+        vectors = np.empty((total, 3), dtype=np.float64)
+        per_row = np.bincount(row, minlength=num_rows)
+        first_pair = np.concatenate([[0], np.cumsum(per_row)])
+        rows_per_block = max(1, _MASK_BUDGET // (nz * max(1, int(per_row.max()))))
+        k = np.arange(nz, dtype=np.int64)
+        filled = 0
+        for b0 in range(0, num_rows, rows_per_block):
+            b1 = min(b0 + rows_per_block, num_rows)
+            q0, q1 = int(first_pair[b0]), int(first_pair[b1])
+            if q0 == q1:
+                continue
+            b_row = row[q0:q1] - b0
+            slot = np.arange(q0, q1) - first_pair[row[q0:q1]]
+            width = int(per_row[b0:b1].max())
+            flat_pair = b_row * width + slot
+            lo_pad = np.full((b1 - b0) * width, nz, dtype=np.int64)
+            hi_pad = np.full((b1 - b0) * width, -1, dtype=np.int64)
+            lo_pad[flat_pair] = lo[q0:q1]
+            hi_pad[flat_pair] = hi[q0:q1]
+            atom_pad = np.zeros((b1 - b0) * width, dtype=np.int64)
+            atom_pad[flat_pair] = atom[q0:q1]
+            offset_pad = np.zeros(((b1 - b0) * width, 3))
+            offset_pad[flat_pair] = offset[q0:q1]
+            lo3 = lo_pad.reshape(b1 - b0, 1, width)
+            hi3 = hi_pad.reshape(b1 - b0, 1, width)
+            kk3 = k.reshape(1, nz, 1)
+            mask = (kk3 >= lo3) & (kk3 <= hi3)
+            r, kk, s = np.nonzero(mask)  # C order: sorted by (row, k, slot)
+            n = r.shape[0]
+            sl = slice(filled, filled + n)
+            flat = r * width + s
+            np.take(atom_pad, flat, out=sender[sl])
+            np.add(r * nz + kk, (row0 + b0) * nz - start, out=receiver[sl])
+            np.take(offset_pad, flat, axis=0, out=vectors[sl])
+            vectors[sl] += kk[:, None] * self._step
+            filled += n
+        assert filled == total, "internal error: run expansion count mismatch"
+        return Edges(sender=sender, receiver=receiver, vectors=vectors)
