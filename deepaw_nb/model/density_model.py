@@ -1,0 +1,98 @@
+"""A loaded density model: ``F_nonlocal`` plus optional ``F_local`` with provenance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from ase.data import chemical_symbols
+from torch import nn
+
+from deepaw_nb.errors import UnsupportedElementError
+from deepaw_nb.model.config import ModelConfig
+from deepaw_nb.model.f_nonlocal import AtomContext, FNonlocal
+from deepaw_nb.model.kan import FLocal
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Where a model came from, for provenance records.
+
+    Attributes:
+        name: short human name ("deepaw-official", a file stem, or the bundled model's name).
+        sha256: hex digests of the files the weights were read from, by role.
+        species: atomic numbers the model was trained on; ``None`` means not recorded (a raw
+            DeePAW checkpoint), in which case any element of the one-hot input is accepted.
+        description: one line for tables and model cards.
+    """
+
+    name: str
+    sha256: dict[str, str] = field(default_factory=dict)
+    species: tuple[int, ...] | None = None
+    description: str = ""
+
+
+class DensityModel(nn.Module):
+    """What the engine runs: atoms -> atom context, then probe batches -> density (e/Å³)."""
+
+    def __init__(self, f_nonlocal: FNonlocal, f_local: FLocal | None, info: ModelInfo) -> None:
+        super().__init__()
+        self.f_nonlocal = f_nonlocal
+        self.f_local = f_local
+        self.info = info
+
+    @property
+    def config(self) -> ModelConfig:
+        return self.f_nonlocal.config
+
+    @property
+    def cutoff(self) -> float:
+        """Neighbour cutoff radius in Å."""
+        return self.config.cutoff
+
+    @property
+    def representation_dim(self) -> int:
+        return self.f_nonlocal.representation_dim
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def check_species(self, atomic_numbers: list[int] | tuple[int, ...]) -> None:
+        """Raise :class:`UnsupportedElementError` for elements the model does not know."""
+        known = self.info.species
+        limit = self.config.num_species
+        bad = sorted({int(z) for z in atomic_numbers if (known is not None and z not in known) or not 0 < z < limit})
+        if bad:
+            names = ", ".join(chemical_symbols[z] if 0 < z < len(chemical_symbols) else str(z) for z in bad)
+            allowed = (
+                ", ".join(chemical_symbols[z] for z in sorted(known)) if known is not None else f"Z 1-{limit - 1}"
+            )
+            raise UnsupportedElementError(
+                f"model '{self.info.name}' was not trained on {names}; it supports {allowed} — "
+                "use a structure with these elements or load a model trained on yours"
+            )
+
+    def atom_context(
+        self,
+        atomic_numbers: torch.Tensor,
+        edge_src: torch.Tensor,
+        edge_dst: torch.Tensor,
+        edge_vectors: torch.Tensor,
+    ) -> AtomContext:
+        """Per-structure atom work (atom model + hoisted per-atom probe-layer inputs)."""
+        return self.f_nonlocal.atom_context(atomic_numbers, edge_src, edge_dst, edge_vectors)
+
+    def forward(
+        self,
+        context: AtomContext,
+        edge_src: torch.Tensor,
+        edge_dst: torch.Tensor,
+        edge_vectors: torch.Tensor,
+        num_probes: int,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """Non-local density (P,), local correction (P,) or None, and representation (P, D)."""
+        density, representation = self.f_nonlocal.probe_model(
+            context, edge_src, edge_dst, edge_vectors, num_probes
+        )
+        correction = self.f_local(representation) if self.f_local is not None else None
+        return density, correction, representation

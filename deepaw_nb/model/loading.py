@@ -1,0 +1,113 @@
+"""``load_model``: DeePAW checkpoints or the bundled default model -> :class:`DensityModel`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from deepaw_nb.errors import CheckpointError, InputFileError
+from deepaw_nb.model.checkpoint import (
+    as_state_dict,
+    build_f_local,
+    build_f_nonlocal,
+    file_sha256,
+    infer_config,
+    read_checkpoint,
+)
+from deepaw_nb.model.config import ModelConfig
+from deepaw_nb.model.density_model import DensityModel, ModelInfo
+
+#: Format tag of deepaw-nb's own single-file models (config + weights + species + card line).
+BUNDLE_FORMAT = "deepaw-nb-model/1"
+#: Where bundled models live in a source checkout.
+BUNDLED_MODEL_DIR = Path(__file__).resolve().parents[2] / "data" / "models"
+#: File name (without suffix) of the default bundled model.
+DEFAULT_MODEL_NAME = "deepaw-nb-small"
+
+
+def default_model_path() -> Path:
+    """Path of the bundled default model (may not exist in a bare install)."""
+    return BUNDLED_MODEL_DIR / f"{DEFAULT_MODEL_NAME}.pt"
+
+
+def _is_bundle(obj: Any) -> bool:
+    return isinstance(obj, Mapping) and obj.get("format") == BUNDLE_FORMAT
+
+
+def _from_bundle(bundle: Mapping[str, Any], path: Path, overrides: dict[str, Any]) -> DensityModel:
+    try:
+        config = ModelConfig(**{**bundle["config"], **overrides})
+        f_nonlocal = build_f_nonlocal(as_state_dict(bundle["f_nonlocal"], path.name), config)
+        f_local = None
+        if bundle.get("f_local"):
+            f_local = build_f_local(as_state_dict(bundle["f_local"], path.name), f_nonlocal.representation_dim)
+        species = tuple(int(z) for z in bundle["species"]) if bundle.get("species") else None
+    except (KeyError, TypeError) as exc:
+        raise CheckpointError(f"{path.name} is an incomplete deepaw-nb model file (missing {exc}); re-export it") from None
+    info = ModelInfo(
+        name=str(bundle.get("name", path.stem)),
+        sha256={"model": file_sha256(path)},
+        species=species,
+        description=str(bundle.get("description", "")),
+    )
+    return DensityModel(f_nonlocal, f_local, info)
+
+
+def load_model(
+    f_nonlocal: str | Path | None = None,
+    f_local: str | Path | None = None,
+    *,
+    name: str | None = None,
+    species: list[int] | tuple[int, ...] | None = None,
+    **config: Any,
+) -> DensityModel:
+    """Load a density model, ready for :func:`deepaw_nb.predict`.
+
+    Args:
+        f_nonlocal: path of a DeePAW ``F_nonlocal`` state dict, or of a deepaw-nb model file.
+            ``None`` loads the bundled default model.
+        f_local: optional path of the matching DeePAW ``F_local`` (KAN) state dict.
+        name: name recorded in results (default: the file stem).
+        species: atomic numbers the model supports (default: whatever the file records).
+        **config: architecture options (``mul``, ``lmax``, ``cutoff`` in Å, ``num_neighbors``, ...).
+            Shapes determine most of them; ``cutoff`` and ``num_neighbors`` default to DeePAW's
+            4.0 Å and 20 because a state dict does not contain them.
+    """
+    if f_nonlocal is None:
+        if f_local is not None:
+            raise CheckpointError("f_local was given without f_nonlocal; pass both DeePAW checkpoints")
+        path = default_model_path()
+        if not path.is_file():
+            raise InputFileError(
+                f"the bundled default model {path.name} is not available in this installation; "
+                "pass your DeePAW checkpoints: load_model('f_nonlocal.pth', 'f_local.pth')"
+            )
+        f_nonlocal = path
+    path = Path(f_nonlocal).expanduser()
+    raw = read_checkpoint(path)
+    if _is_bundle(raw):
+        if f_local is not None:
+            raise CheckpointError(f"{path.name} already contains its F_local; do not pass f_local")
+        model = _from_bundle(raw, path, config)
+    else:
+        state = as_state_dict(raw, path.name)
+        model_config = infer_config(state, **config)
+        net = build_f_nonlocal(state, model_config)
+        sha = {"f_nonlocal": file_sha256(path)}
+        local = None
+        if f_local is not None:
+            local_path = Path(f_local).expanduser()
+            local = build_f_local(as_state_dict(read_checkpoint(local_path), local_path.name), net.representation_dim)
+            sha["f_local"] = file_sha256(local_path)
+        info = ModelInfo(name=name or path.stem, sha256=sha, species=None, description="DeePAW checkpoint")
+        model = DensityModel(net, local, info)
+    if name or species is not None:
+        info = model.info
+        model.info = ModelInfo(
+            name=name or info.name,
+            sha256=info.sha256,
+            species=tuple(int(z) for z in species) if species is not None else info.species,
+            description=info.description,
+        )
+    return model
