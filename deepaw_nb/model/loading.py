@@ -17,6 +17,7 @@ from deepaw_nb.model.checkpoint import (
 )
 from deepaw_nb.model.config import ModelConfig
 from deepaw_nb.model.density_model import DensityModel, ModelInfo
+from deepaw_nb.model.shapes import representation_dim
 
 #: Format tag of deepaw-nb's own single-file models (config + weights + species + card line).
 BUNDLE_FORMAT = "deepaw-nb-model/1"
@@ -93,13 +94,15 @@ def load_model(
     else:
         state = as_state_dict(raw, path.name)
         model_config = infer_config(state, **config)
-        net = build_f_nonlocal(state, model_config)
         sha = {"f_nonlocal": file_sha256(path)}
         local = None
         if f_local is not None:
+            # F_local is checked first: it is quick, and the e3nn modules of F_nonlocal are not.
             local_path = Path(f_local).expanduser()
-            local = build_f_local(as_state_dict(read_checkpoint(local_path), local_path.name), net.representation_dim)
+            local_state = as_state_dict(read_checkpoint(local_path), local_path.name)
+            local = build_f_local(local_state, representation_dim(model_config))
             sha["f_local"] = file_sha256(local_path)
+        net = build_f_nonlocal(state, model_config)
         info = ModelInfo(name=name or path.stem, sha256=sha, species=None, description="DeePAW checkpoint")
         model = DensityModel(net, local, info)
     if name or species is not None:

@@ -65,6 +65,13 @@ def learned_shapes(config: ModelConfig) -> dict[str, Shape]:
     return shapes
 
 
+def representation_dim(config: ModelConfig) -> int:
+    """Length of the final probe representation (the ``F_local`` input) for ``config``."""
+    _, atom_sequence = _stack_shapes("atom_model", config, o3.Irreps(f"{config.num_species}x0e"), None)
+    _, probe_sequence = _stack_shapes("probe_model", config, o3.Irreps("0e"), atom_sequence)
+    return probe_sequence[-1].dim
+
+
 def mismatches(state_shapes: dict[str, Shape], expected: dict[str, Shape]) -> list[str]:
     """Human-readable differences between a checkpoint's shapes and the expected ones."""
     problems = [f"missing {key}" for key in expected if key not in state_shapes]

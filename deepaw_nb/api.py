@@ -1,0 +1,200 @@
+"""The public entry points: ``predict`` (a density grid) and ``predict_points`` (any points)."""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from deepaw_nb.engine.predictor import Predictor
+from deepaw_nb.engine.progress import CancelSignal, ProgressCallback
+from deepaw_nb.engine.timing import StageTimer
+from deepaw_nb.errors import DeepawError, StructureError
+from deepaw_nb.graph import GridProbeGraph, point_edges
+from deepaw_nb.grid import check_grid_memory, resolve_grid_shape
+from deepaw_nb.model import DensityModel, load_model
+from deepaw_nb.result import DensityResult
+
+#: Predictors kept alive between calls so a model is loaded and moved to a device once.
+_PREDICTORS: OrderedDict[tuple, Predictor] = OrderedDict()
+_MAX_PREDICTORS = 2
+_DEFAULT_MODEL: list[DensityModel] = []
+
+
+def _resolve_model(model: DensityModel | str | Path | None, timer: StageTimer) -> DensityModel:
+    if isinstance(model, DensityModel):
+        return model
+    with timer.stage("model load"):
+        if model is None:
+            if not _DEFAULT_MODEL:
+                _DEFAULT_MODEL.append(load_model())
+            return _DEFAULT_MODEL[0]
+        if isinstance(model, (str, Path)):
+            return load_model(model)
+    raise DeepawError(f"model={type(model).__name__} is not a model; pass load_model(...) or a checkpoint path")
+
+
+def get_predictor(
+    model: DensityModel, device: str = "auto", precision: str = "fp32", compile: bool = False
+) -> Predictor:
+    """A cached :class:`Predictor` for this model, device, precision and compile setting."""
+    key = (id(model), str(device), str(precision).lower(), bool(compile))
+    predictor = _PREDICTORS.get(key)
+    if predictor is None or predictor.model is not model:
+        predictor = Predictor(model, device=device, precision=precision, compile=compile)
+        _PREDICTORS[key] = predictor
+        while len(_PREDICTORS) > _MAX_PREDICTORS:
+            _PREDICTORS.popitem(last=False)
+    _PREDICTORS.move_to_end(key)
+    return predictor
+
+
+def _prepare_structure(structure: Any, model: DensityModel, timer: StageTimer):  # type: ignore[no-untyped-def]
+    from deepaw_nb.structure import as_atoms, validate_structure
+
+    with timer.stage("structure preparation"):
+        atoms = as_atoms(structure)
+        validate_structure(atoms)
+        model.check_species(list(atoms.numbers))
+        atoms.wrap()
+    return atoms
+
+
+def _versions() -> dict[str, str]:
+    import ase
+    import e3nn
+
+    from deepaw_nb import __version__
+
+    return {
+        "deepaw_nb": __version__,
+        "torch": torch.__version__,
+        "e3nn": e3nn.__version__,
+        "ase": ase.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def _provenance(model: DensityModel, predictor: Predictor, stream: Any, batch_size: int | str) -> dict[str, Any]:
+    return {
+        "model": {
+            "name": model.info.name,
+            "sha256": dict(model.info.sha256),
+            "config": model.config.to_dict(),
+            "f_local": model.f_local is not None,
+        },
+        **predictor.describe(),
+        "batch_size": batch_size,
+        "batch_sizes_used": sorted(set(stream.batch_sizes)),
+        "bytes_per_probe": stream.bytes_per_probe,
+        "versions": _versions(),
+    }
+
+
+def predict(
+    structure: Any,
+    model: DensityModel | str | Path | None = None,
+    grid: tuple[int, int, int] | None = None,
+    encut: float | None = None,
+    spacing: float | None = None,
+    batch_size: int | str = "auto",
+    precision: str = "fp32",
+    device: str = "auto",
+    compile: bool = False,
+    progress: bool | ProgressCallback | None = True,
+    cancel: CancelSignal = None,
+) -> DensityResult:
+    """Predict the electron density (e/Å³) on a grid of a periodic structure.
+
+    Args:
+        structure: a file path (CIF, POSCAR, extended XYZ, CHGCAR, ASE db ``file.db@id``), an
+            ``ase.Atoms`` or a pymatgen ``Structure``.
+        model: a loaded model, a checkpoint path, or ``None`` for the bundled default model.
+        grid / encut / spacing: the grid as ``(nx, ny, nz)``, from VASP's ENCUT rule (eV), or
+            from a spacing in Å (at most one; default: the grid module's default spacing).
+        batch_size: probes per batch, or ``"auto"`` for the largest that fits memory.
+        precision: ``"fp32"``, ``"tf32"``, ``"bf16"`` or ``"fp16"``.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        compile: ``torch.compile`` the probe model (falls back to eager with a warning).
+        progress: tqdm bar (True), nothing (False) or ``callback(done, total, elapsed_s)``.
+        cancel: ``threading.Event`` or callable; when set, the run stops after the current batch
+            and the result holds the finished part (``result.filled_fraction``).
+    """
+    start = time.perf_counter()
+    timer = StageTimer()
+    density_model = _resolve_model(model, timer)
+    atoms = _prepare_structure(structure, density_model, timer)
+    with timer.stage("structure preparation"):
+        shape = resolve_grid_shape(np.asarray(atoms.cell), grid=grid, encut=encut, spacing=spacing)
+        check_grid_memory(shape, cell=np.asarray(atoms.cell))
+    predictor = get_predictor(density_model, device, precision, compile)
+    timer = _rebind_timer(timer, predictor)
+    context = predictor.atom_context(atoms, timer)
+    graph = GridProbeGraph(atoms.positions, np.asarray(atoms.cell), shape, density_model.cutoff)
+    stream = predictor.stream(context, graph.edges, graph.num_probes, timer, batch_size, progress, cancel)
+    with timer.stage("assembly"):
+        density = stream.density.reshape(shape)
+    provenance = _provenance(density_model, predictor, stream, batch_size)
+    provenance.update({"grid_shape": shape, "interrupted": stream.interrupted})
+    return DensityResult(
+        density=density,
+        atoms=atoms,
+        timings=timer.as_dict(),
+        provenance=provenance,
+        filled_probes=stream.done,
+        wall_time=time.perf_counter() - start,
+        overlapped_stages=tuple(sorted(timer.overlapped)),
+    )
+
+
+def _rebind_timer(timer: StageTimer, predictor: Predictor) -> StageTimer:
+    """Carry the times so far into a timer that synchronises the predictor's device."""
+    bound = StageTimer(predictor.device)
+    for name, seconds in timer.as_dict().items():
+        bound.add(name, seconds)
+    return bound
+
+
+def predict_points(
+    structure: Any,
+    points: np.ndarray,
+    model: DensityModel | str | Path | None = None,
+    return_representation: bool = False,
+    batch_size: int | str = "auto",
+    precision: str = "fp32",
+    device: str = "auto",
+    compile: bool = False,
+    progress: bool | ProgressCallback | None = False,
+    cancel: CancelSignal = None,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Density (e/Å³) at arbitrary Cartesian points (N, 3) in Å; shape (N,).
+
+    With ``return_representation=True`` also returns the probe representation (N, D) that
+    ``F_local`` reads.  Other options are those of :func:`predict`.
+    """
+    timer = StageTimer()
+    density_model = _resolve_model(model, timer)
+    atoms = _prepare_structure(structure, density_model, timer)
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 3 or not np.isfinite(pts).all():
+        raise StructureError(f"points must be a finite (N, 3) array of Cartesian Å, got shape {pts.shape}")
+    predictor = get_predictor(density_model, device, precision, compile)
+    timer = _rebind_timer(timer, predictor)
+    context = predictor.atom_context(atoms, timer)
+    cell = np.asarray(atoms.cell)
+
+    def edge_source(start: int, stop: int):  # type: ignore[no-untyped-def]
+        return point_edges(atoms.positions, cell, pts[start:stop], density_model.cutoff)
+
+    stream = predictor.stream(
+        context, edge_source, len(pts), timer, batch_size, progress, cancel, want_representation=return_representation
+    )
+    if return_representation:
+        return stream.density, stream.representation
+    return stream.density

@@ -1,0 +1,224 @@
+"""The predictor: a model kept resident on a device, streaming probe batches through it."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from ase import Atoms
+
+from deepaw_nb.engine.batching import BatchSizer
+from deepaw_nb.engine.device import effective_precision, precision_context, resolve_device, resolve_precision
+from deepaw_nb.engine.memory import PeakMemory, default_budget_bytes, free_memory_bytes
+from deepaw_nb.engine.progress import CancelSignal, Progress, ProgressCallback, cancel_requested
+from deepaw_nb.engine.timing import StageTimer
+from deepaw_nb.errors import DeepawError
+from deepaw_nb.graph import Edges, atom_edges
+from deepaw_nb.model import AtomContext, DensityModel
+
+EdgeSource = Callable[[int, int], Edges]
+
+
+@dataclass
+class StreamOutput:
+    """Values of one streamed run over ``total`` probes (flat order)."""
+
+    density: np.ndarray
+    representation: np.ndarray | None
+    done: int
+    interrupted: bool
+    batch_sizes: list[int]
+    bytes_per_probe: float | None
+
+
+class Predictor:
+    """Runs a :class:`DensityModel` on one device at one precision, model kept resident.
+
+    Args:
+        model: the loaded model (moved to ``device``; keep using this predictor for many
+            structures to avoid moving it again).
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        precision: ``"fp32"``, ``"tf32"`` (CUDA matmuls), ``"bf16"`` or ``"fp16"`` (autocast of the
+            probe model; the once-per-structure atom model always runs in fp32).
+        compile: ``torch.compile`` the probe model; on failure it warns and runs eagerly.
+        memory_budget: bytes one batch may use (default: a share of free memory).
+    """
+
+    def __init__(
+        self,
+        model: DensityModel,
+        device: str | torch.device = "auto",
+        precision: str = "fp32",
+        compile: bool = False,
+        memory_budget: int | None = None,
+    ) -> None:
+        self.device = resolve_device(device)
+        self.precision = resolve_precision(precision, self.device)
+        start = time.perf_counter()
+        self.model = model.to(self.device).eval()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        self.load_seconds = time.perf_counter() - start
+        self.memory_budget = memory_budget
+        self.compile_requested = bool(compile)
+        self.compile_error: str | None = None
+        self._probe_model = self.model.f_nonlocal.probe_model
+        if compile:
+            self._probe_model = self._compiled(self._probe_model)
+
+    def _compiled(self, module: torch.nn.Module) -> Callable:
+        try:
+            return torch.compile(module, dynamic=True)
+        except Exception as exc:  # noqa: BLE001 - any compiler failure means: run eagerly
+            self._compile_failed(exc)
+            return module
+
+    def _compile_failed(self, exc: BaseException) -> None:
+        self.compile_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+        warnings.warn(f"torch.compile failed ({self.compile_error}); running the probe model eagerly", stacklevel=3)
+        self._probe_model = self.model.f_nonlocal.probe_model
+
+    @property
+    def compiled(self) -> bool:
+        return self.compile_requested and self.compile_error is None
+
+    # ---- per structure ---------------------------------------------------------------------
+    def atom_context(self, atoms: Atoms, timer: StageTimer) -> AtomContext:
+        """Atom graph and atom model (fp32), once per structure, on the device."""
+        with timer.stage("atom graph"):
+            edges = atom_edges(atoms.positions, np.asarray(atoms.cell), self.model.cutoff)
+        with timer.stage("atom model"), torch.no_grad():
+            numbers = torch.as_tensor(atoms.numbers, dtype=torch.long, device=self.device)
+            src, dst, vec = self._to_device(edges)
+            return self.model.atom_context(numbers, src, dst, vec)
+
+    def _to_device(self, edges: Edges) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        tensors = (
+            torch.from_numpy(np.ascontiguousarray(edges.sender)),
+            torch.from_numpy(np.ascontiguousarray(edges.receiver)),
+            torch.from_numpy(edges.vectors.astype(np.float32)),
+        )
+        if self.device.type != "cuda":
+            return tensors
+        return tuple(t.pin_memory().to(self.device, non_blocking=True) for t in tensors)  # type: ignore[return-value]
+
+    # ---- batches ---------------------------------------------------------------------------
+    def _evaluate(
+        self, context: AtomContext, edges: Edges, count: int, timer: StageTimer, want_representation: bool
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        with timer.stage("host→device"):
+            src, dst, vec = self._to_device(edges)
+        with torch.no_grad(), precision_context(self.precision, self.device):
+            with timer.stage("probe model"):
+                density, representation = self._run_probe_model(context, src, dst, vec, count)
+            with timer.stage("F_local"):
+                if self.model.f_local is not None:
+                    density = density.float() + self.model.f_local(representation).float()
+        with timer.stage("device→host"):
+            values = density.float().cpu().numpy()
+            rep = representation.float().cpu().numpy() if want_representation else None
+        return values, rep
+
+    def _run_probe_model(self, context, src, dst, vec, count):  # type: ignore[no-untyped-def]
+        try:
+            return self._probe_model(context, src, dst, vec, count)
+        except torch.OutOfMemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            if self._probe_model is self.model.f_nonlocal.probe_model:
+                raise
+            self._compile_failed(exc)
+            return self._probe_model(context, src, dst, vec, count)
+
+    def stream(
+        self,
+        context: AtomContext,
+        edge_source: EdgeSource,
+        total: int,
+        timer: StageTimer,
+        batch_size: int | str = "auto",
+        progress: bool | ProgressCallback | None = True,
+        cancel: CancelSignal = None,
+        want_representation: bool = False,
+    ) -> StreamOutput:
+        """Evaluate probes 0..total-1 in batches; the next batch's graph is built meanwhile.
+
+        Cancellation (``cancel``) is checked between batches and Ctrl-C stops after keeping the
+        finished batches; either way the output says how many probes are done.
+        """
+        budget = self.memory_budget or default_budget_bytes(self.device)
+        sizer = BatchSizer(batch_size, total, budget, free_memory_bytes(self.device))
+        density = np.full(total, np.nan, dtype=np.float32)
+        representation = (
+            np.empty((total, self.model.representation_dim), dtype=np.float32) if want_representation else None
+        )
+        bar = Progress(total, progress)
+        sizes: list[int] = []
+        interrupted = False
+        done = 0
+
+        def timed_edges(start: int, stop: int) -> tuple[Edges, float]:
+            begin = time.perf_counter()
+            return edge_source(start, stop), time.perf_counter() - begin
+
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deepaw-probe-graph")
+        try:
+            size = sizer.next_size()
+            pending = pool.submit(timed_edges, 0, min(size, total)) if total else None
+            while done < total:
+                stop = min(done + size, total)
+                assert pending is not None
+                edges, graph_seconds = pending.result()
+                timer.add("probe graph", graph_seconds, overlapped=True)
+                pending = None
+                ahead = sizer.following_size()
+                if ahead is not None and stop < total:
+                    pending = pool.submit(timed_edges, stop, min(stop + ahead, total))
+                meter = PeakMemory(self.device) if sizer.calibrating else nullcontext()
+                with meter:
+                    values, rep = self._evaluate(context, edges, stop - done, timer, want_representation)
+                if isinstance(meter, PeakMemory):
+                    sizer.record(stop - done, meter.peak)
+                with timer.stage("assembly"):
+                    density[done:stop] = values
+                    if representation is not None and rep is not None:
+                        representation[done:stop] = rep
+                sizes.append(stop - done)
+                bar.update(stop - done)
+                done = stop
+                if done < total and cancel_requested(cancel):
+                    interrupted = True
+                    break
+                size = sizer.next_size()
+                if pending is None and done < total:
+                    pending = pool.submit(timed_edges, done, min(done + size, total))
+        except KeyboardInterrupt:
+            interrupted = True
+        except torch.OutOfMemoryError:
+            raise DeepawError(
+                f"out of memory in a batch of {size} probes on {self.device}; pass a smaller batch_size "
+                "or a smaller memory_budget"
+            ) from None
+        finally:
+            bar.close()
+            pool.shutdown(wait=True, cancel_futures=True)
+        return StreamOutput(density, representation, done, interrupted, sizes, sizer.per_probe)
+
+    def describe(self) -> dict:
+        """Provenance of the run settings."""
+        return {
+            "device": str(self.device),
+            "device_name": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu",
+            "precision": self.precision,
+            "effective_precision": effective_precision(self.precision, self.device),
+            "compile": self.compiled,
+            "compile_error": self.compile_error,
+            "kernel": "e3nn",
+        }
+

@@ -1,0 +1,60 @@
+"""Shared fixtures: the reference DeePAW material in ../shared/reference and loaded models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+REFERENCE = REPO.parent / "shared" / "reference"
+
+
+def reference_cases() -> list[dict]:
+    """Entries of the reference manifest with a ``name`` added (empty if shared/ is absent)."""
+    manifest = REFERENCE / "manifest.json"
+    if not manifest.is_file():
+        return []
+    cases = json.loads(manifest.read_text())
+    for case in cases:
+        case["name"] = case["checkpoint"].removesuffix("_f_nonlocal.pth")
+    return cases
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    if not REFERENCE.is_dir():
+        pytest.skip(f"reference fixtures not found at {REFERENCE}")
+    return REFERENCE
+
+
+_MODELS: dict[str, object] = {}
+
+
+def load_reference_model(name: str, with_f_local: bool = False):  # type: ignore[no-untyped-def]
+    """A reference checkpoint loaded once per test session (building e3nn modules is slow)."""
+    from deepaw_nb import load_model
+
+    key = f"{name}:{with_f_local}"
+    if key not in _MODELS:
+        if not REFERENCE.is_dir():
+            pytest.skip(f"reference fixtures not found at {REFERENCE}")
+        f_local = REFERENCE / "deepaw_f_local.pth" if with_f_local else None
+        _MODELS[key] = load_model(REFERENCE / f"{name}_f_nonlocal.pth", f_local)
+    return _MODELS[key]
+
+
+@pytest.fixture(scope="session")
+def si_model():  # type: ignore[no-untyped-def]
+    """The small reference model (mul 120, lmax 2): fast enough for engine tests."""
+    return load_reference_model("si_l2")
+
+
+@pytest.fixture(scope="session")
+def si_atoms():  # type: ignore[no-untyped-def]
+    import ase.io
+
+    if not REFERENCE.is_dir():
+        pytest.skip(f"reference fixtures not found at {REFERENCE}")
+    return ase.io.read(REFERENCE / "si_l2.json")
