@@ -130,7 +130,9 @@ def read_structure_file(path: str | os.PathLike[str], index: int | str | None = 
 
     try:
         atoms = ase.io.read(str(p), index=-1 if frame is None else frame, format=kind)
-    except IndexError:
+    except (IndexError, StopIteration):
+        if frame is None:
+            raise InputFileError(f"Could not read '{p.name}' as {kind}: no structure found in it; check that it is a complete {kind} file") from None
         raise InputFileError(f"'{p.name}' has no frame {frame}; pass an index within the file's frames") from None
     except Exception as exc:  # ASE raises many types for malformed files
         raise InputFileError(f"Could not read '{p.name}' as {kind} ({one_line(exc, 80)}); check that it is a complete {kind} file") from None
