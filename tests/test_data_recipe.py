@@ -1,0 +1,158 @@
+"""Tests of the reference-data recipe (data/recipes, data/reference, data/examples).
+
+They need no GPAW: they rebuild the structure list with the project python and
+check the committed files; checks of packed GPAW data are skipped until
+``data/reference/index.json`` exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPES = REPO / "data" / "recipes"
+REF = REPO / "data" / "reference"
+ELEMENTS = ("H Li B C N O F Na Mg Al Si P S Cl K Ca Ti Zn Ga Zr Hf").split()
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, RECIPES / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def builder():
+    return _load("build_structures")
+
+
+@pytest.fixture(scope="module")
+def built(builder):
+    return builder.build()
+
+
+def test_build_is_deterministic(builder, built):
+    recs, split = built
+    recs2, split2 = builder.build()
+    assert [r["hash"] for r in recs] == [r["hash"] for r in recs2]
+    assert json.dumps(split, sort_keys=True) == json.dumps(split2, sort_keys=True)
+
+
+def test_committed_files_are_current(builder):
+    s_text, split_text, _ = builder.payloads()
+    assert (REF / "structures.json").read_text() == s_text
+    assert (REF / "split.json").read_text() == split_text
+
+
+def test_structure_count_sizes_and_elements(built):
+    from ase.data import chemical_symbols
+
+    recs, _ = built
+    assert len(recs) >= 150
+    assert all(1 <= len(r["atoms"]["numbers"]) <= 12 for r in recs)
+    seen = {chemical_symbols[z] for r in recs for z in r["atoms"]["numbers"]}
+    assert set(ELEMENTS) <= seen
+    assert len({r["id"] for r in recs}) == len(recs)
+
+
+def test_no_atoms_too_close(built):
+    from ase import Atoms
+    from ase.neighborlist import neighbor_list
+
+    for r in built[0]:
+        a = r["atoms"]
+        atoms = Atoms(numbers=a["numbers"], positions=a["positions"], cell=a["cell"], pbc=True)
+        d = neighbor_list("d", atoms, 2.0)
+        assert d.size == 0 or d.min() > 0.85, r["id"]  # shortest bond: O-H ~0.92 A
+
+
+def test_split_has_no_composition_overlap(built):
+    recs, split = built
+    comp = {r["id"]: r["composition"] for r in recs}
+    parent = {r["id"]: r["parent"] for r in recs}
+    train, test = set(split["train"]), set(split["test"])
+    assert not train & test and train | test == set(comp)
+    held = set(split["held_out_compositions"])
+    assert {comp[i] for i in train}.isdisjoint(held)
+    # the only shared composition is that of an explicitly held-out structure
+    shared = {comp[i] for i in train} & {comp[i] for i in test}
+    assert shared == {comp[s] for s in split["held_out_structures"]} == {"HfO2"}
+    assert {parent[i] for i in test} - {parent[s] for s in split["held_out_structures"]} \
+        == {parent[i] for i in test if comp[i] in held}
+    assert 0.10 <= len(held) / split["n_compositions"] <= 0.15
+    protos = {r["prototype"] for r in recs if r["id"] in test}
+    assert {"fluorite", "rutile", "wurtzite", "rocksalt", "perovskite"} <= protos
+
+
+def test_hfo2_benchmark_matches_shared_reference(built):
+    ref = REPO.parent / "shared" / "reference" / "hfo2_full.json"
+    if not ref.is_file():
+        pytest.skip("shared reference fixtures not present")
+    from ase.io import read
+
+    atoms = read(ref)
+    rec = {r["id"]: r for r in built[0]}["HfO2_monoclinic"]
+    assert rec["atoms"]["numbers"] == atoms.numbers.tolist()
+    np.testing.assert_allclose(rec["atoms"]["cell"], atoms.cell[:], atol=1e-10)
+    np.testing.assert_allclose(rec["atoms"]["positions"], atoms.positions, atol=1e-10)
+
+
+def test_examples_match_structures(built):
+    from ase.cell import Cell
+    from ase.io import read
+
+    recs = {r["id"]: r for r in built[0]}
+    for sid in ("HfO2_monoclinic", "Si_diamond", "TiO2_rutile"):
+        for ext in ("cif", "vasp"):
+            atoms = read(REPO / "data" / "examples" / f"{sid}.{ext}")
+            ref = recs[sid]["atoms"]
+            assert atoms.numbers.tolist() == ref["numbers"], (sid, ext)
+            # CIF stores only cell parameters (orientation is lost): compare those
+            np.testing.assert_allclose(atoms.cell.cellpar(),
+                                       Cell(ref["cell"]).cellpar(), atol=1e-4)
+            frac = np.linalg.solve(np.array(ref["cell"]).T, np.array(ref["positions"]).T).T
+            diff = atoms.get_scaled_positions() - frac
+            assert np.abs(diff - np.round(diff)).max() < 1e-4, (sid, ext)
+
+
+def test_index_files_exist_with_matching_sha256():
+    index = REF / "index.json"
+    if not index.is_file():
+        pytest.skip("reference densities not packed yet")
+    data = json.loads(index.read_text())
+    split = json.loads((REF / "split.json").read_text())
+    test_ids = set(split["test"])
+    for e in data["structures"]:
+        path = REF / e["file"]
+        assert path.is_file(), e["file"]
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == e["sha256"], e["file"]
+        assert (e["split"] == "test") == (e["id"] in test_ids)
+        assert abs(e["n_valence_check"] - e["n_valence"]) < 1e-2, e["id"]
+
+
+def test_packed_arrays_are_consistent():
+    index = REF / "index.json"
+    if not index.is_file():
+        pytest.skip("reference densities not packed yet")
+    entries = json.loads(index.read_text())["structures"][:20]
+    for e in entries:
+        with np.load(REF / e["file"]) as z:
+            assert z["density"].dtype == np.float32
+            assert tuple(z["grid_shape"]) == tuple(e["grid_shape"])
+            if e["kind"] == "grid":
+                assert z["density"].shape == tuple(e["grid_shape"])
+                vol = abs(np.linalg.det(z["cell"]))
+                n = z["density"].sum(dtype=np.float64) * vol / z["density"].size
+                assert abs(n - e["n_electrons"]) < 1e-3
+            else:
+                frac = z["frac_coords"]
+                ijk = frac * z["grid_shape"]
+                assert np.abs(ijk - np.round(ijk)).max() < 1e-3
+                assert len(np.unique(np.round(ijk).astype(int), axis=0)) == len(frac)
