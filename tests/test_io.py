@@ -257,6 +257,15 @@ def test_chgcar_huge_declared_grid_fails_fast(chgcar):
     assert_one_line_error(e, "1000000x1000000x1000000", "truncated")
 
 
+def test_chgcar_too_big_for_memory(chgcar, monkeypatch):
+    import deepaw_nb.io.chgcar_read as chgcar_read
+
+    monkeypatch.setattr(chgcar_read, "available_memory_bytes", lambda: 4000)
+    with pytest.raises(GridError) as e:
+        read_chgcar(chgcar)
+    assert_one_line_error(e, "7x9x11", "more memory")
+
+
 @pytest.mark.parametrize(
     "line, replacement, words",
     [

@@ -69,6 +69,15 @@ def test_as_atoms_reads_chgcar_header(tmp_path, crystal, name):
     same_structure(as_atoms(tmp_path / name), crystal, atol=1e-10)
 
 
+def test_as_atoms_vasp4_chgcar_names_the_fix(tmp_path, crystal):
+    path = write_chgcar(tmp_path / "CHGCAR", crystal, np.ones((4, 4, 5)))
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:5] + lines[6:]))
+    with pytest.raises(InputFileError) as e:
+        as_atoms(path)
+    assert_one_line_error(e, "VASP 4", "element symbols", "species=")
+
+
 def test_as_atoms_chgcar_content_without_name_clue(tmp_path, crystal):
     write_chgcar(tmp_path / "density_output", crystal, np.ones((4, 4, 5)))
     same_structure(as_atoms(tmp_path / "density_output"), crystal, atol=1e-10)

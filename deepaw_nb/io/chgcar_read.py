@@ -19,7 +19,8 @@ import numpy as np
 from ase import Atoms
 from ase.data import atomic_numbers
 
-from deepaw_nb.errors import InputFileError
+from deepaw_nb.errors import GridError, InputFileError
+from deepaw_nb.grid.memory import DEFAULT_MEMORY_FRACTION, available_memory_bytes
 from deepaw_nb.io.numbers import BadNumber, parse_numbers
 from deepaw_nb.io.paths import one_line, require_input_file
 
@@ -175,6 +176,12 @@ def _read_values(fh: BinaryIO, count: int, name: str, shape: tuple[int, int, int
             f"CHGCAR '{name}' declares a {shape[0]}x{shape[1]}x{shape[2]} grid ({count} values) but only {left_bytes} bytes follow; "
             f"it ends after at most {left_bytes // 2 + 1} of {count} values (truncated or damaged), copy it again"
         )
+    budget = DEFAULT_MEMORY_FRACTION * available_memory_bytes()
+    if count * 16 > budget:  # parsed float64 values plus the C-ordered copy
+        raise GridError(
+            f"CHGCAR '{name}' has a {shape[0]}x{shape[1]}x{shape[2]} grid needing {count * 16 / 1e9:.3g} GB to load, "
+            f"more than {DEFAULT_MEMORY_FRACTION:.0%} of available memory ({budget / 1e9:.3g} GB); load it on a machine with more memory"
+        )
     out = np.empty(count, dtype=np.float64)
     filled, carry = 0, b""
     while filled < count:
@@ -229,7 +236,8 @@ def read_chgcar(path: str | os.PathLike[str], species: Sequence[str] | None = No
     VASP 5 files name the elements; for VASP 4 files (no element line) the title line is tried,
     else pass ``species`` (one symbol per atom type in file order, e.g. ``["Si", "O"]``).
     ``species`` also overrides the element line.  Raises :class:`InputFileError` for missing,
-    empty, truncated or corrupted files.
+    empty, truncated or corrupted files, and :class:`GridError` when the grid would take more
+    than 25 % of the available memory (16 bytes per point while loading).
     """
     p = require_input_file(path, "CHGCAR")
     with open(p, "rb") as fh:

@@ -125,7 +125,14 @@ def read_structure_file(path: str | os.PathLike[str], index: int | str | None = 
     if kind == "chgcar":
         if frame not in (None, 0, -1):
             raise InputFileError(f"'{p.name}' holds a single structure; drop the frame selection")
-        return read_chgcar_structure(p)
+        try:
+            return read_chgcar_structure(p)
+        except InputFileError as exc:
+            if "VASP 4" not in str(exc):
+                raise
+            raise InputFileError(
+                f"'{p.name}' has no element line (VASP 4 format); add a line with the element symbols after the lattice vectors, or read it with deepaw_nb.io.read_chgcar(path, species=[...])"
+            ) from None
     import ase.io
 
     try:
