@@ -11,10 +11,8 @@ Algorithm (all numpy, no per-probe Python loop):
 2. For every (row, image) pair, the points of the row within the cutoff form one run
    ``lo..hi`` (:mod:`.row_intervals`): one quadratic per pair instead of one distance
    per probe and image.
-3. The runs of a block of rows are laid out as a boolean array ``(row, k, slot)`` where
-   ``slot`` numbers the images meeting that row in (atom, translation) order;
-   ``np.nonzero`` of it lists the edges already sorted by probe, then sender, then
-   translation, so no sort is needed.  Vectors are ``(origin - image) + k * step``.
+3. The runs are expanded into edges already sorted by probe, then sender, then
+   translation (:mod:`.run_expansion`); vectors are ``(origin - image) + k * step``.
 
 Work and memory scale with the batch, not the grid: rows are processed in chunks whose
 (row x image) pair matrix and boolean run layout have fixed size budgets.
@@ -27,6 +25,7 @@ import numpy as np
 from deepaw_nb.graph.edges import Edges, empty_edges
 from deepaw_nb.graph.images import PeriodicImages, padded_images
 from deepaw_nb.graph.row_intervals import candidate_pairs, exact_runs
+from deepaw_nb.graph.run_expansion import expand_runs
 from deepaw_nb.graph.validation import (
     check_batch,
     check_cell,
@@ -37,8 +36,6 @@ from deepaw_nb.graph.validation import (
 
 # Upper bound on (rows x images) in one candidate-culling matrix (float64 temporaries).
 _PAIR_BUDGET = 1 << 20
-# Upper bound on the booleans of one (row, k, slot) run layout.
-_MASK_BUDGET = 1 << 24
 
 
 class _Runs:
@@ -118,7 +115,10 @@ class GridProbeGraph:
         num_rows = (stop - 1) // nz - row0 + 1
         last_row = row0 + num_rows - 1
         runs = self._runs(row0, num_rows, start - row0 * nz, stop - last_row * nz)
-        return self._expand(runs, row0, num_rows, start)
+        row, lo, hi, atom, offset = runs
+        return expand_runs(
+            row, lo, hi, atom, offset, num_rows, nz, self._step, receiver_base=start - row0 * nz
+        )
 
     # -- step 1 and 2: runs per (row, image) pair -------------------------------------
 
@@ -171,52 +171,3 @@ class GridProbeGraph:
             out.atom.append(img.atom[image_idx[keep]])
             out.offset.append(offset[keep])
         return out.joined()
-
-    # -- step 3: expand runs into sorted edges ------------------------------------------
-
-    def _expand(self, runs: tuple, row0: int, num_rows: int, start: int) -> Edges:
-        row, lo, hi, atom, offset = runs
-        total = int(np.sum(hi - lo + 1))
-        if total == 0:
-            return empty_edges()
-        nz = self.grid_shape[2]
-        sender = np.empty(total, dtype=np.int64)
-        receiver = np.empty(total, dtype=np.int64)
-        vectors = np.empty((total, 3), dtype=np.float64)
-        per_row = np.bincount(row, minlength=num_rows)
-        first_pair = np.concatenate([[0], np.cumsum(per_row)])
-        rows_per_block = max(1, _MASK_BUDGET // (nz * max(1, int(per_row.max()))))
-        k = np.arange(nz, dtype=np.int64)
-        filled = 0
-        for b0 in range(0, num_rows, rows_per_block):
-            b1 = min(b0 + rows_per_block, num_rows)
-            q0, q1 = int(first_pair[b0]), int(first_pair[b1])
-            if q0 == q1:
-                continue
-            b_row = row[q0:q1] - b0
-            slot = np.arange(q0, q1) - first_pair[row[q0:q1]]
-            width = int(per_row[b0:b1].max())
-            flat_pair = b_row * width + slot
-            lo_pad = np.full((b1 - b0) * width, nz, dtype=np.int64)
-            hi_pad = np.full((b1 - b0) * width, -1, dtype=np.int64)
-            lo_pad[flat_pair] = lo[q0:q1]
-            hi_pad[flat_pair] = hi[q0:q1]
-            atom_pad = np.zeros((b1 - b0) * width, dtype=np.int64)
-            atom_pad[flat_pair] = atom[q0:q1]
-            offset_pad = np.zeros(((b1 - b0) * width, 3))
-            offset_pad[flat_pair] = offset[q0:q1]
-            lo3 = lo_pad.reshape(b1 - b0, 1, width)
-            hi3 = hi_pad.reshape(b1 - b0, 1, width)
-            kk3 = k.reshape(1, nz, 1)
-            mask = (kk3 >= lo3) & (kk3 <= hi3)
-            r, kk, s = np.nonzero(mask)  # C order: sorted by (row, k, slot)
-            n = r.shape[0]
-            sl = slice(filled, filled + n)
-            flat = r * width + s
-            np.take(atom_pad, flat, out=sender[sl])
-            np.add(r * nz + kk, (row0 + b0) * nz - start, out=receiver[sl])
-            np.take(offset_pad, flat, axis=0, out=vectors[sl])
-            vectors[sl] += kk[:, None] * self._step
-            filled += n
-        assert filled == total, "internal error: run expansion count mismatch"
-        return Edges(sender=sender, receiver=receiver, vectors=vectors)

@@ -64,6 +64,25 @@ def _inside(d: np.ndarray, step: np.ndarray, k: np.ndarray, cutoff_sq: float) ->
     return squared_norms(d + k[:, None] * step) < cutoff_sq
 
 
+_NONE = 1 << 40  # sentinel limit that makes a run empty
+
+
+def _lower_limit(d: np.ndarray, step: np.ndarray, guess: np.ndarray, r2: float) -> np.ndarray:
+    """Exact first inside point, given that it is ``guess - 1``, ``guess`` or ``guess + 1``."""
+    out = np.full(guess.shape, _NONE, dtype=np.int64)
+    for k in (guess + 1, guess, guess - 1):  # the last hit wins: the smallest inside point
+        out = np.where(_inside(d, step, k.astype(np.float64), r2), k, out)
+    return out
+
+
+def _upper_limit(d: np.ndarray, step: np.ndarray, guess: np.ndarray, r2: float) -> np.ndarray:
+    """Exact last inside point, given that it is ``guess - 1``, ``guess`` or ``guess + 1``."""
+    out = np.full(guess.shape, -_NONE, dtype=np.int64)
+    for k in (guess - 1, guess, guess + 1):  # the last hit wins: the largest inside point
+        out = np.where(_inside(d, step, k.astype(np.float64), r2), k, out)
+    return out
+
+
 def exact_runs(
     d: np.ndarray, step: np.ndarray, cutoff: float, nz: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -81,22 +100,27 @@ def exact_runs(
     cc = float(step @ step)
     r2 = cutoff * cutoff
     b = d @ step
-    disc = b * b - cc * (squared_norms(d) - r2)
+    dd = squared_norms(d)
+    disc = b * b - cc * (dd - r2)
     half = np.sqrt(np.maximum(disc, 0.0))
+    k_minus = (-b - half) / cc
+    k_plus = (-b + half) / cc
     # Strict inequality: integers strictly between the two roots of the quadratic.
-    lo = np.floor((-b - half) / cc).astype(np.int64) + 1
-    hi = np.ceil((-b + half) / cc).astype(np.int64) - 1
-    lo = np.clip(lo, 0, nz)
-    hi = np.clip(hi, -1, nz - 1)
-    # Rounding in the roots can misplace a limit by one point when a grid point sits
-    # within ~1e-12 Å of the sphere; settle each limit with the exact membership test.
-    for _ in range(2):
-        grow = (lo > 0) & _inside(d, step, (lo - 1).astype(np.float64), r2)
-        lo = lo - grow
-        shrink = (lo <= hi) & ~_inside(d, step, lo.astype(np.float64), r2)
-        lo = lo + shrink
-        grow = (hi < nz - 1) & _inside(d, step, (hi + 1).astype(np.float64), r2)
-        hi = hi + grow
-        shrink = (hi >= lo) & ~_inside(d, step, hi.astype(np.float64), r2)
-        hi = hi - shrink
-    return lo, hi
+    lo = np.floor(k_minus).astype(np.int64) + 1
+    hi = np.ceil(k_plus).astype(np.int64) - 1
+    # A root within rounding error of an integer leaves that grid point's membership
+    # undecided (it lies within ~1e-12 Å of the sphere).  Bound the root error (the
+    # square root amplifies the error of a small discriminant) and settle those few
+    # limits with the exact membership test used for the final vectors.
+    eps = 64.0 * np.finfo(np.float64).eps
+    scale = b * b + cc * (dd + r2)
+    half_err = eps * scale / np.maximum(half, np.sqrt(eps * scale))
+    tol = (eps * (np.abs(b) + half) + half_err) / cc + 1e-9
+    unsure = (np.abs(k_minus - np.round(k_minus)) < tol) | (
+        np.abs(k_plus - np.round(k_plus)) < tol
+    )
+    if np.any(unsure):
+        idx = np.flatnonzero(unsure)
+        lo[idx] = _lower_limit(d[idx], step, lo[idx], r2)
+        hi[idx] = _upper_limit(d[idx], step, hi[idx], r2)
+    return np.clip(lo, 0, nz), np.clip(hi, -1, nz - 1)
