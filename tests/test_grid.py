@@ -29,6 +29,7 @@ TRICLINIC = np.array([[4.0, 0.0, 0.0], [3.5, 4.2, 0.0], [1.2, 2.9, 5.1]])
 def assert_one_line_error(excinfo, *words):
     msg = str(excinfo.value)
     assert "\n" not in msg and msg.strip() == msg and msg
+    assert "; " in msg, f"message should name the problem, then the fix after '; ': {msg}"
     for w in words:
         assert w.lower() in msg.lower(), (w, msg)
 

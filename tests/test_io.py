@@ -30,6 +30,7 @@ SHAPE = (7, 9, 11)  # 693 values: the last CHGCAR line holds 3
 def assert_one_line_error(excinfo, *words):
     msg = str(excinfo.value)
     assert msg and "\n" not in msg and msg == msg.strip(), msg
+    assert "; " in msg, f"message should name the problem, then the fix after '; ': {msg}"
     for w in words:
         assert w.lower() in msg.lower(), (w, msg)
 
@@ -391,6 +392,43 @@ def test_read_ase_db_density_errors(density_db, selection, words):
     with pytest.raises(InputFileError) as e:
         read_ase_db_density(density_db, selection)
     assert_one_line_error(e, *words)
+
+
+def test_read_ase_db_density_damaged_rows(tmp_path, atoms, density):
+    import ase.db
+
+    path = tmp_path / "bad.json"
+    with ase.db.connect(str(path)) as db:
+        db.write(atoms, data={"chg": density.reshape(11, 9, 7), "nx": 7, "ny": 9, "nz": 11})
+        db.write(atoms, data={"chg": np.full(SHAPE, np.nan), "nx": 7, "ny": 9, "nz": 11})
+        db.write(atoms, data={"chg": density, "nx": 7.5, "ny": 9, "nz": 11})
+        db.write(atoms, data={"chg": "not numbers", "nx": 7, "ny": 9, "nz": 11})
+    for selection, words in [(1, ["shape (11, 9, 7)", "C order"]), (2, ["NaN"]), (3, ["nx=7.5", "integers"]), (4, ["numeric"])]:
+        with pytest.raises(InputFileError) as e:
+            read_ase_db_density(path, selection)
+        assert_one_line_error(e, *words)
+    empty = tmp_path / "empty.db"
+    ase.db.connect(str(empty)).write(atoms)
+    ase.db.connect(str(empty)).delete([1])
+    with pytest.raises(InputFileError) as e:
+        read_ase_db_density(empty)
+    assert_one_line_error(e, "no rows")
+    not_db = tmp_path / "x.json"
+    not_db.write_text('{"hello": 1}')
+    with pytest.raises(InputFileError) as e:
+        read_ase_db_density(not_db, 1)
+    assert_one_line_error(e, "x.json")
+    text = tmp_path / "notes.db"
+    text.write_text("just text")
+    with pytest.raises(InputFileError) as e:
+        read_ase_db_density(text)
+    assert_one_line_error(e, "not an ASE database")
+
+
+def test_read_chgcar_bad_species(chgcar):
+    with pytest.raises(InputFileError) as e:
+        read_chgcar(chgcar, species=["O", "Xx", "Li"])
+    assert_one_line_error(e, "'Xx'", "element symbol")
 
 
 def test_read_ase_db_density_refuses_foreign_files(tmp_path):

@@ -21,6 +21,7 @@ REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
 def assert_one_line_error(excinfo, *words):
     msg = str(excinfo.value)
     assert msg and "\n" not in msg and msg == msg.strip(), msg
+    assert "; " in msg, f"message should name the problem, then the fix after '; ': {msg}"
     for w in words:
         assert w.lower() in msg.lower(), (w, msg)
 

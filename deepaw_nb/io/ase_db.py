@@ -28,7 +28,8 @@ def split_db_selection(source: str) -> tuple[str, str | None]:
     """``"data.db@3"`` -> ``("data.db", "3")``; a name without ``@`` (or an existing file) is unchanged."""
     if "@" in source and not os.path.exists(source):
         path, _, selection = source.rpartition("@")
-        return path, selection.strip() or None
+        if os.sep not in selection:  # "run@1/POSCAR" is a (missing) path, not a selection
+            return path, selection.strip() or None
     return source, None
 
 
