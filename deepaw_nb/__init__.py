@@ -6,7 +6,15 @@ Quick start::
     result = deepaw_nb.predict("data/examples/HfO2_monoclinic.cif")
     print(result.timing_table())
     result.to_chgcar("CHGCAR")
+
+The heavy parts (torch, e3nn) are imported on first use of the names that need them, so
+``import deepaw_nb`` and ``deepaw-nb --help`` stay fast.
 """
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
 
 from deepaw_nb.errors import (
     CheckpointError,
@@ -21,28 +29,43 @@ from deepaw_nb.errors import (
 
 __version__ = "0.1.0"
 
-from deepaw_nb.api import get_predictor, predict, predict_points  # noqa: E402
-from deepaw_nb.engine.predictor import Predictor  # noqa: E402
-from deepaw_nb.model import DensityModel, ModelConfig, load_model  # noqa: E402
-from deepaw_nb.result import Comparison, DensityResult  # noqa: E402
+#: Public name -> module that defines it (imported lazily).
+_LAZY = {
+    "predict": "deepaw_nb.api",
+    "predict_points": "deepaw_nb.api",
+    "get_predictor": "deepaw_nb.api",
+    "Predictor": "deepaw_nb.engine.predictor",
+    "DensityModel": "deepaw_nb.model",
+    "ModelConfig": "deepaw_nb.model",
+    "load_model": "deepaw_nb.model",
+    "DensityResult": "deepaw_nb.result",
+    "Comparison": "deepaw_nb.result",
+    "as_atoms": "deepaw_nb.structure",
+    "describe": "deepaw_nb.structure",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'deepaw_nb' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "CheckpointError",
-    "Comparison",
     "DeepawError",
-    "DensityModel",
-    "DensityResult",
     "DeviceError",
     "GridError",
     "InputFileError",
-    "ModelConfig",
     "OutputError",
-    "Predictor",
     "StructureError",
     "UnsupportedElementError",
     "__version__",
-    "get_predictor",
-    "load_model",
-    "predict",
-    "predict_points",
+    *sorted(_LAZY),
 ]

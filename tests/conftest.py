@@ -34,14 +34,20 @@ _MODELS: dict[str, object] = {}
 
 def load_reference_model(name: str, with_f_local: bool = False):  # type: ignore[no-untyped-def]
     """A reference checkpoint loaded once per test session (building e3nn modules is slow)."""
-    from deepaw_nb import load_model
+    from deepaw_nb import DensityModel, load_model
 
     key = f"{name}:{with_f_local}"
     if key not in _MODELS:
         if not REFERENCE.is_dir():
             pytest.skip(f"reference fixtures not found at {REFERENCE}")
-        f_local = REFERENCE / "deepaw_f_local.pth" if with_f_local else None
-        _MODELS[key] = load_model(REFERENCE / f"{name}_f_nonlocal.pth", f_local)
+        if with_f_local:
+            _MODELS[key] = load_model(REFERENCE / f"{name}_f_nonlocal.pth", REFERENCE / "deepaw_f_local.pth")
+        elif f"{name}:True" in _MODELS:
+            # Share the (slow to build) e3nn modules with the F_local variant.
+            full = _MODELS[f"{name}:True"]
+            _MODELS[key] = DensityModel(full.f_nonlocal, None, full.info)
+        else:
+            _MODELS[key] = load_model(REFERENCE / f"{name}_f_nonlocal.pth")
     return _MODELS[key]
 
 

@@ -29,6 +29,8 @@ def _assert_exact(actual: np.ndarray, expected: np.ndarray, what: str) -> None:
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_fixture_reproduced_through_predict_points(case: dict) -> None:
     expected = np.load(REFERENCE / f"{case['name']}_expected.npz")
+    if case["with_f_local"]:
+        load_reference_model(case["name"], with_f_local=True)  # built once, shared below
     model = load_reference_model(case["name"])
     density, representation = deepaw_nb.predict_points(
         _structure(expected), expected["probe_xyz"], model=model, return_representation=True, device="cpu"

@@ -190,8 +190,8 @@ class Predictor:
                     if representation is not None and rep is not None:
                         representation[done:stop] = rep
                 sizes.append(stop - done)
-                bar.update(stop - done)
-                done = stop
+                finished, done = stop - done, stop
+                bar.update(finished)
                 if done < total and cancel_requested(cancel):
                     interrupted = True
                     break
