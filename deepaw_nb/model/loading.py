@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,15 @@ BUNDLED_MODEL_DIR = Path(__file__).resolve().parents[2] / "data" / "models"
 DEFAULT_MODEL_NAME = "deepaw-nb-small"
 
 
+#: Environment variable naming a model file to use instead of the bundled default.
+MODEL_ENV = "DEEPAW_NB_MODEL"
+
+
 def default_model_path() -> Path:
-    """Path of the bundled default model (may not exist in a bare install)."""
+    """Path of the default model: ``$DEEPAW_NB_MODEL`` if set, else the bundled model file."""
+    override = os.environ.get(MODEL_ENV, "").strip()
+    if override:
+        return Path(override).expanduser()
     return BUNDLED_MODEL_DIR / f"{DEFAULT_MODEL_NAME}.pt"
 
 
@@ -67,7 +75,8 @@ def load_model(
 
     Args:
         f_nonlocal: path of a DeePAW ``F_nonlocal`` state dict, or of a deepaw-nb model file.
-            ``None`` loads the bundled default model.
+            ``None`` loads the default model: the file named by ``$DEEPAW_NB_MODEL`` if set,
+            else the bundled model.
         f_local: optional path of the matching DeePAW ``F_local`` (KAN) state dict.
         name: name recorded in results (default: the file stem).
         species: atomic numbers the model supports (default: whatever the file records).
@@ -79,6 +88,8 @@ def load_model(
         if f_local is not None:
             raise CheckpointError("f_local was given without f_nonlocal; pass both DeePAW checkpoints")
         path = default_model_path()
+        if not path.is_file() and os.environ.get(MODEL_ENV, "").strip():
+            raise InputFileError(f"${MODEL_ENV} points to {path}, which does not exist; fix or unset it")
         if not path.is_file():
             raise InputFileError(
                 f"the bundled default model {path.name} is not available in this installation; "
