@@ -35,7 +35,7 @@ from deepaw_nb.graph.validation import (
 )
 
 # Upper bound on (rows x images) in one candidate-culling matrix (float64 temporaries).
-_PAIR_BUDGET = 1 << 20
+_PAIR_BUDGET = 1 << 17
 
 
 class _Runs:

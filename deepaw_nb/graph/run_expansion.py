@@ -7,9 +7,9 @@ order.  Output: one edge per (pair, k), sorted by probe ``(row, k)``, then image
 
 How: the runs of a block of rows are written into a boolean array indexed
 ``(row, k, slot)`` (``slot`` = rank of the pair within its row); ``np.flatnonzero``
-of that array lists the edges in exactly the wanted order, so no sort is needed.  Both
-padded axes are rounded up to powers of two so the flat index splits into
-``(row, k, slot)`` with shifts and masks.  Edges are produced in blocks of about
+of that array lists the edges in exactly the wanted order, so no sort is needed.  The
+slot axis is rounded up to a power of two so the flat index splits into
+``(row, k, slot)`` with shifts, masks and one division.  Edges are produced in blocks of about
 ``EDGE_BLOCK`` so that every per-edge temporary stays in the CPU cache; only the output
 arrays travel to main memory.
 
@@ -65,59 +65,56 @@ def expand_runs(
         return empty_edges()
     per_row = np.bincount(row, minlength=num_rows)
     first_pair = np.concatenate([[0], np.cumsum(per_row)])
-    zbits = _bits(nz)
     wbits = _bits(int(per_row.max()))
-    # Padded (row, slot) tables for the whole batch: about (pairs per row) entries per row.
+    width, wmask = 1 << wbits, (1 << wbits) - 1
+    # Padded (row, slot) tables for the whole batch: `width` entries per row.
     slot = np.arange(row.shape[0]) - first_pair[row]
     pair_flat = (row << wbits) + slot
-    small = np.int16 if (1 << zbits) < np.iinfo(np.int16).max else np.int32
-    lo_pad = np.full(num_rows << wbits, 1 << zbits, dtype=small)
-    hi_pad = np.full(num_rows << wbits, -1, dtype=small)
+    sdt, udt = (np.int16, np.uint16) if nz < (1 << 15) else (np.int32, np.uint32)
+    lo_pad = np.zeros(num_rows << wbits, dtype=sdt)
+    len_pad = np.zeros(num_rows << wbits, dtype=udt)  # 0 = empty slot
     lo_pad[pair_flat] = lo
-    hi_pad[pair_flat] = hi
+    len_pad[pair_flat] = run_len
     atom_pad = np.zeros(num_rows << wbits, dtype=np.int64)
     atom_pad[pair_flat] = atom
     offset_cols = np.zeros((3, num_rows << wbits), dtype=np.float64)
     offset_cols[:, pair_flat] = offset.T
-    lo3 = lo_pad.reshape(num_rows, 1, 1 << wbits)
-    hi3 = hi_pad.reshape(num_rows, 1, 1 << wbits)
-    k_axis = np.arange(1 << zbits, dtype=small).reshape(1, 1 << zbits, 1)
+    step = np.asarray(step, dtype=np.float64)
+    k_axis = np.arange(nz, dtype=sdt).reshape(1, nz, 1)
+    lo3 = lo_pad.reshape(num_rows, 1, width)
+    len3 = len_pad.reshape(num_rows, 1, width)
     # Block boundaries (in rows) holding about EDGE_BLOCK edges each.
     edges_before_row = np.concatenate([[0], np.cumsum(np.bincount(row, run_len, num_rows))])
     cuts = np.searchsorted(edges_before_row, np.arange(0, total, EDGE_BLOCK), side="right") - 1
     cuts = np.unique(np.concatenate([cuts, [num_rows]]))
+    block_edges = np.diff(edges_before_row[cuts])
+    col_a = np.empty(int(block_edges.max()))
+    col_b = np.empty_like(col_a)
     sender = np.empty(total, dtype=np.int64)
     receiver = np.empty(total, dtype=np.int64)
     vectors = np.empty((total, 3), dtype=np.float64)
-    step = np.asarray(step, dtype=np.float64)
-    wmask, zmask = (1 << wbits) - 1, (1 << zbits) - 1
-    col_a = np.empty(min(total, 2 * EDGE_BLOCK + 1 + nz * (1 << wbits)))
-    col_b = np.empty_like(col_a)
     for b0, b1 in zip(cuts[:-1].tolist(), cuts[1:].tolist()):
         e0, e1 = int(edges_before_row[b0]), int(edges_before_row[b1])
         if e0 == e1:
             continue
-        n = e1 - e0
-        mask = (k_axis >= lo3[b0:b1]) & (k_axis <= hi3[b0:b1])
+        # k - lo as unsigned is below the run length exactly when lo <= k <= hi.
+        mask = (k_axis - lo3[b0:b1]).view(udt) < len3[b0:b1]
         # C order of (row, k, slot) is the (probe, sender, translation) edge order.
         flat = np.flatnonzero(mask)
         slot_e = flat & wmask
-        flat >>= wbits  # now row * 2**zbits + k
-        kk = flat & zmask
-        flat >>= zbits  # now the row within the block
-        recv = receiver[e0:e1]
-        np.multiply(flat, nz, out=recv)
-        recv += kk
-        recv += b0 * nz - receiver_base
-        flat += b0
-        flat <<= wbits
-        flat |= slot_e  # now the index into the padded (row, slot) tables
-        np.take(atom_pad, flat, out=sender[e0:e1])
+        flat >>= wbits  # now the probe within the block, row * nz + k
+        np.add(flat, b0 * nz - receiver_base, out=receiver[e0:e1])
+        r = flat // nz  # numpy divides by a scalar quickly; np.divmod / % are 3x slower
+        kk = flat - r * nz
         kf = kk.astype(np.float64)
+        r += b0
+        r <<= wbits
+        r |= slot_e  # now the index into the padded (row, slot) tables
+        np.take(atom_pad, r, out=sender[e0:e1])
         # Column by column: numpy is slow on (E, 3) arrays with a length-3 inner loop.
+        a, b = col_a[: e1 - e0], col_b[: e1 - e0]
         for c in range(3):
-            a, b = col_a[:n], col_b[:n]
-            np.take(offset_cols[c], flat, out=a)
+            np.take(offset_cols[c], r, out=a)
             np.multiply(kf, step[c], out=b)
             np.add(a, b, out=vectors[e0:e1, c])
     return Edges(sender=sender, receiver=receiver, vectors=vectors)
