@@ -105,6 +105,26 @@ def _mul_candidates(scalar_copies: int, lmax: int) -> list[int]:
     return [centre] + sorted(others, key=lambda m: abs(m - centre))
 
 
+def _muls_from_first_probe_layer(numel: int, lmax: int, limit: int = 5000) -> list[int]:
+    """Total multiplicities consistent with the first probe layer's self connection.
+
+    That layer maps the probe's single 0e input onto its scalars plus one gate per gated
+    block (one reachable parity per l), so its weight count is sum_l round(mul/(lmax+1)/(2l+1)).
+    This second estimate keeps inference working when the read-out is the damaged tensor.
+    """
+    def count(mul: int) -> int:
+        return sum(round(mul / (lmax + 1) / (2 * l + 1)) for l in range(lmax + 1))
+
+    seen: set[tuple[int, ...]] = set()
+    found = []
+    for mul in range(1, limit):
+        signature = tuple(round(mul / (lmax + 1) / (2 * l + 1)) for l in range(lmax + 1))
+        if count(mul) == numel and signature not in seen:
+            seen.add(signature)
+            found.append(mul)
+    return found
+
+
 def infer_config(state: Mapping[str, torch.Tensor], **explicit: Any) -> ModelConfig:
     """Configuration of an ``F_nonlocal`` state dict, from its tensor shapes.
 
@@ -122,6 +142,7 @@ def infer_config(state: Mapping[str, torch.Tensor], **explicit: Any) -> ModelCon
         fc0 = learned["atom_model.interaction_block.convolutions.0.fc.layer0.weight"]
         lin1 = learned["atom_model.interaction_block.convolutions.0.lin1.weight"]
         readout = learned["probe_model.readout.weight"]
+        probe_sc = learned["probe_model.interaction_block.convolutions.0.sc.weight"]
     except KeyError as exc:
         raise CheckpointError(
             f"this is not a DeePAW F_nonlocal state dict (no {exc.args[0]}); pass the F_nonlocal checkpoint"
@@ -137,7 +158,11 @@ def infer_config(state: Mapping[str, torch.Tensor], **explicit: Any) -> ModelCon
     state_shapes = {k: tuple(v.shape) for k, v in learned.items()}
     best: tuple[ModelConfig, list[str]] | None = None
     for lmax in lmax_options:
-        muls = [explicit["mul"]] if "mul" in explicit else _mul_candidates(readout.numel(), lmax)
+        if "mul" in explicit:
+            muls = [explicit["mul"]]
+        else:
+            muls = _mul_candidates(readout.numel(), lmax)
+            muls += [m for m in _muls_from_first_probe_layer(probe_sc.numel(), lmax) if m not in muls]
         for mul in muls:
             config = ModelConfig(mul=mul, lmax=lmax, **base)
             problems = mismatches(state_shapes, learned_shapes(config))
