@@ -13,6 +13,7 @@ that the copied values equal what a direct evaluation would give (to float round
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,7 +105,10 @@ def grid_symmetry(atoms: Atoms, shape: tuple[int, int, int]) -> GridSymmetry:
     """The symmetry reduction of a grid of ``shape`` for ``atoms`` (or a no-op with a reason)."""
     shape = tuple(int(n) for n in shape)  # type: ignore[assignment]
     cell = (np.asarray(atoms.cell), atoms.get_scaled_positions(wrap=True), atoms.numbers)
-    data = spglib.get_symmetry_dataset(cell, symprec=SYMPREC)
+    with warnings.catch_warnings():
+        # spglib 2.5+ warns about its legacy error handling on every call; None still means failure.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        data = spglib.get_symmetry_dataset(cell, symprec=SYMPREC)
     if data is None:
         return _identity(shape, "spglib found no symmetry")
     spacegroup = f"{data.international} ({data.number})"
