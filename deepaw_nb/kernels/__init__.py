@@ -1,0 +1,54 @@
+"""Probe-model kernels: the e3nn reference path and an exact fast reformulation.
+
+Usage (what :class:`deepaw_nb.engine.Predictor` does)::
+
+    kernel = build_probe_kernel(model.f_nonlocal.probe_model, "fast")
+    prepared = prepare_atoms(kernel, context)          # once per structure
+    density, representation = kernel(prepared, src, dst, vectors, num_probes)   # per batch
+
+``"e3nn"`` returns the original :class:`~deepaw_nb.model.f_nonlocal.ProbeModel`, for which
+:func:`prepare_atoms` is the identity.  ``"fast"`` computes the same function from the same
+weights (within float32 rounding) with far fewer operations and a bounded working set.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from deepaw_nb.errors import DeviceError
+from deepaw_nb.kernels.fast_probe import FastProbeModel, PreparedAtoms
+from deepaw_nb.model.f_nonlocal import AtomContext, ProbeModel
+
+#: Kernel names accepted by :func:`build_probe_kernel`, the engine and the CLI.
+KERNELS = ("fast", "e3nn")
+
+__all__ = ["KERNELS", "FastProbeModel", "PreparedAtoms", "build_probe_kernel", "prepare_atoms", "resolve_kernel"]
+
+
+def resolve_kernel(kernel: str) -> str:
+    """Validated kernel name (``"fast"`` or ``"e3nn"``); raises :class:`DeviceError` otherwise."""
+    name = str(kernel).strip().lower()
+    if name not in KERNELS:
+        raise DeviceError(f"kernel {kernel!r} is not known; use one of {', '.join(KERNELS)}")
+    return name
+
+
+def build_probe_kernel(probe_model: ProbeModel, kernel: str) -> nn.Module:
+    """A module with ``ProbeModel.forward``'s signature and outputs for ``kernel``.
+
+    ``"e3nn"`` returns ``probe_model`` itself; ``"fast"`` a :class:`FastProbeModel` that reads
+    (and shares) its weights, built on the probe model's device.
+    """
+    name = resolve_kernel(kernel)
+    if name == "e3nn":
+        return probe_model
+    device = next(probe_model.parameters()).device
+    return FastProbeModel(probe_model).to(device).eval()
+
+
+def prepare_atoms(kernel: nn.Module, context: AtomContext) -> Any:
+    """What to pass ``kernel`` instead of ``context``: ``kernel.prepare(context)`` if it has one."""
+    prepare = getattr(kernel, "prepare", None)
+    return prepare(context) if callable(prepare) else context

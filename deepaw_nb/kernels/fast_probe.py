@@ -1,0 +1,152 @@
+"""The fast probe model: same function and weights as ``ProbeModel``, chunked and hoisted.
+
+Per structure (``prepare``): each probe layer's sender features are contracted with the
+Clebsch-Gordan tables into per-atom tables (see plan.py).  Per batch, probes are processed in
+chunks of whole probes holding about ``edge_chunk`` edges; a chunk runs through all layers
+(probes are independent given the atoms), so the per-edge intermediates (up to ~17,700 numbers
+per edge for the published model) exist for one chunk only and memory per probe is just the
+edge geometry and the outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from deepaw_nb.kernels.layer import AtomRuns, FastLayer
+from deepaw_nb.model.f_nonlocal import AtomContext, ProbeModel
+
+#: Edge-degree groups of the per-atom products: one per degree (the sparse choice, fastest
+#: measured on CPU; see benchmarks/README_kernel.md).
+DEFAULT_GROUPS = ((0,), (1,), (2,), (3,), (4,))
+#: Edges per chunk (whole probes): bounds the per-edge working set (~70 kB per edge, full model).
+DEFAULT_EDGE_CHUNK = 1024
+
+
+@dataclass
+class PreparedAtoms:
+    """Per-structure input of :class:`FastProbeModel`: per layer, per degree group, the
+    (atoms, group harmonics, group columns) tables ``A`` of plan.py (float32, on the device)."""
+
+    tables: list[list[torch.Tensor]]
+    num_atoms: int
+
+    def to(self, device: torch.device | str) -> "PreparedAtoms":
+        return PreparedAtoms([[t.to(device) for t in layer] for layer in self.tables], self.num_atoms)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for layer in self.tables for t in layer)
+
+
+class FastProbeModel(nn.Module):
+    """Drop-in for :class:`ProbeModel` (same ``forward`` signature and outputs).
+
+    Args:
+        probe_model: the e3nn probe model whose weights are read (shared, not copied, for the
+            harmonics, radial basis, gates and read-out modules).
+        groups: edge-degree groups of the per-atom products (contiguous degree ranges).
+        edge_chunk: about how many edges one chunk holds (a probe is never split).
+    """
+
+    def __init__(
+        self,
+        probe_model: ProbeModel,
+        groups: tuple[tuple[int, ...], ...] | None = None,
+        edge_chunk: int = DEFAULT_EDGE_CHUNK,
+    ) -> None:
+        super().__init__()
+        block = probe_model.interaction_block
+        lmax = max(ir.l for _, ir in block.convolutions[0].tp.irreps_in2)
+        if groups is None:
+            groups = tuple((l,) for l in range(lmax + 1))
+        self.spherical_harmonics = probe_model.spherical_harmonics
+        self.basis = probe_model.basis
+        self.readout = probe_model.readout
+        self.layers = nn.ModuleList(FastLayer(c, g, groups) for c, g in zip(block.convolutions, block.gates))
+        # The three radial MLPs share their input: one (num_basis, 3 * hidden) product.
+        self.register_buffer("first", torch.cat([layer.first for layer in self.layers], dim=1))
+        self._hidden = [layer.first.shape[1] for layer in self.layers]
+        self.edge_chunk = int(edge_chunk)
+        self.representation_dim = probe_model.irreps_representation.dim
+
+    @torch.no_grad()
+    def prepare(self, context: AtomContext | PreparedAtoms) -> PreparedAtoms:
+        """Per-structure tables from an :class:`AtomContext` (idempotent on prepared input)."""
+        if isinstance(context, PreparedAtoms):
+            return context
+        tables = [layer.plan.atom_tables(s.float()) for layer, s in zip(self.layers, context.sender_features)]
+        return PreparedAtoms(tables, int(context.sender_features[0].shape[0]))
+
+    def forward(
+        self,
+        context: AtomContext | PreparedAtoms,
+        edge_src: torch.Tensor,
+        edge_dst: torch.Tensor,
+        edge_vectors: torch.Tensor,
+        num_probes: int,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Density (P,) in e/Å³ and representation (P, D) for ``num_probes`` probes.
+
+        Edges go from atom ``edge_src`` to probe ``edge_dst`` with vectors probe - atom image
+        (Å), shapes (E,), (E,), (E, 3); sorting by ``edge_dst`` is fastest (done if needed).
+        """
+        prepared = self.prepare(context)
+        src, dst = edge_src.long(), edge_dst.long()
+        if dst.numel() > 1 and bool((dst[1:] < dst[:-1]).any()):
+            order = torch.argsort(dst, stable=True)
+            src, dst, edge_vectors = src[order], dst[order], edge_vectors[order]
+        device = edge_vectors.device
+        density = torch.empty(num_probes, dtype=torch.float32, device=device)
+        representation = torch.empty(num_probes, self.representation_dim, dtype=torch.float32, device=device)
+        offsets = torch.searchsorted(dst, torch.arange(num_probes + 1, device=device)).cpu().numpy()
+        for p0, p1 in _chunks(offsets, self.edge_chunk):
+            e0, e1 = int(offsets[p0]), int(offsets[p1])
+            features = self._chunk(prepared, src[e0:e1], dst[e0:e1] - p0, edge_vectors[e0:e1], p1 - p0)
+            representation[p0:p1] = features
+            density[p0:p1] = self.readout(features).squeeze(-1).float()
+        return density, representation
+
+    def _chunk(
+        self, prepared: PreparedAtoms, src: torch.Tensor, dst: torch.Tensor, vectors: torch.Tensor, probes: int
+    ) -> torch.Tensor:
+        """Representation (probes, D) of one chunk of whole probes (dst local to the chunk)."""
+        order = torch.argsort(src, stable=True)
+        src, dst, vectors = src[order], dst[order], vectors[order].float()
+        runs = _atom_runs(src, prepared.num_atoms)
+        sh = self.spherical_harmonics(vectors)
+        hidden = torch.nn.functional.silu(self.basis(vectors.norm(dim=1)) @ self.first)
+        features = None
+        start = 0
+        for layer, tables, width in zip(self.layers, prepared.tables, self._hidden):
+            layer_hidden = hidden[:, start : start + width]
+            start += width
+            features = layer(tables, features, sh, layer_hidden, dst, runs, probes)
+        assert features is not None
+        return features
+
+
+def _atom_runs(sorted_src: torch.Tensor, num_atoms: int) -> AtomRuns:
+    """(atom, start, stop) of every sender present in ``sorted_src``."""
+    counts = torch.bincount(sorted_src, minlength=num_atoms).tolist()
+    runs, start = [], 0
+    for atom, count in enumerate(counts):
+        if count:
+            runs.append((atom, start, start + count))
+            start += count
+    return runs
+
+
+def _chunks(offsets: np.ndarray, edge_chunk: int) -> list[tuple[int, int]]:
+    """Consecutive probe ranges of about ``edge_chunk`` edges each (at least one probe)."""
+    probes = len(offsets) - 1
+    chunks, p0 = [], 0
+    while p0 < probes:
+        p1 = int(np.searchsorted(offsets, offsets[p0] + edge_chunk, side="right")) - 1
+        p1 = min(max(p1, p0 + 1), probes)
+        chunks.append((p0, p1))
+        p0 = p1
+    return chunks
