@@ -100,6 +100,7 @@ def make_case(name: str, seed: int):
         "thin_slab": [6.0, 6.5, 7.0, 20, 90, 90],  # perpendicular width ~2.4 Å < cutoff
         "small": [2.2, 2.6, 3.0, 88, 95, 110],  # every axis shorter than the cutoff
         "cubic": [5.0, 5.0, 5.0, 90, 90, 90],
+        "long": [4.5, 5.0, 14.0, 80, 95, 105],  # rows longer than 3 cutoffs: split in units
     }[name]
     cell = cellpar_to_cell(cellpar) @ _rotation(rng).T
     n_atoms = 4
@@ -166,7 +167,8 @@ def test_isolated_atom_and_empty_inputs():
 
 @pytest.mark.parametrize(
     "name,shape", [("triclinic", (5, 4, 7)), ("skewed", (4, 6, 5)), ("tiny_axis", (3, 5, 6)),
-                   ("thin_slab", (6, 3, 4)), ("small", (2, 3, 9)), ("cubic", (1, 1, 12))]
+                   ("thin_slab", (6, 3, 4)), ("small", (2, 3, 9)), ("cubic", (1, 1, 12)),
+                   ("long", (3, 4, 20))]
 )
 def test_grid_edges_match_brute_force_and_batches_concatenate(name, shape):
     positions, cell = make_case(name, seed=4)

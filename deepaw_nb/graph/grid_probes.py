@@ -34,8 +34,8 @@ from deepaw_nb.graph.validation import (
     check_positions,
 )
 
-# Upper bound on (rows x images) in one candidate-culling matrix (float64 temporaries).
-_PAIR_BUDGET = 1 << 17
+# Upper bound on (rows x images) in one candidate-culling boolean matrix (bytes).
+_PAIR_BUDGET = 1 << 20
 
 
 class _Runs:
@@ -46,15 +46,15 @@ class _Runs:
         self.lo: list[np.ndarray] = []
         self.hi: list[np.ndarray] = []
         self.atom: list[np.ndarray] = []
-        self.offset: list[np.ndarray] = []  # (Q, 3) row origin minus image position, Å
+        self.offset: list[np.ndarray] = []  # (3, Q) row origin minus image position, Å
 
     def joined(self) -> tuple[np.ndarray, ...]:
         if not self.row:
             z = np.zeros(0, np.int64)
-            return z, z, z, z, np.zeros((0, 3))
-        return tuple(
-            np.concatenate(parts)
-            for parts in (self.row, self.lo, self.hi, self.atom, self.offset)
+            return z, z, z, z, np.zeros((3, 0))
+        return (
+            *(np.concatenate(parts) for parts in (self.row, self.lo, self.hi, self.atom)),
+            np.concatenate(self.offset, axis=1),
         )
 
 
@@ -85,6 +85,13 @@ class GridProbeGraph:
         self.num_probes: int = nx * ny * nz
         self._images: PeriodicImages = padded_images(self.positions, self.cell, self.cutoff)
         self._step = self.cell[2] / nz  # Å between neighbouring probes of a row
+        self._image_cols = np.ascontiguousarray(self._images.cart.T)  # (3, M) Å
+        # Long rows are expanded in units of ~1.5 cutoffs: a unit then meets only about
+        # twice as many images as one of its points has neighbours (see run_expansion).
+        step_len = float(np.linalg.norm(self._step))
+        self._segment = nz
+        if nz * step_len > 3.0 * self.cutoff:
+            self._segment = max(1, int(np.ceil(1.5 * self.cutoff / step_len)))
 
     def __repr__(self) -> str:
         return (
@@ -117,7 +124,8 @@ class GridProbeGraph:
         runs = self._runs(row0, num_rows, start - row0 * nz, stop - last_row * nz)
         row, lo, hi, atom, offset = runs
         return expand_runs(
-            row, lo, hi, atom, offset, num_rows, nz, self._step, receiver_base=start - row0 * nz
+            row, lo, hi, atom, offset, num_rows, nz, self._step,
+            receiver_base=start - row0 * nz, segment=self._segment,
         )
 
     # -- step 1 and 2: runs per (row, image) pair -------------------------------------
@@ -155,10 +163,11 @@ class GridProbeGraph:
             if cand.shape[0] == 0:
                 continue
             i, j = np.divmod(rows, ny)
-            origins = np.stack([i / nx, j / ny, np.zeros_like(i, dtype=np.float64)], 1) @ self.cell
-            r_idx, c_idx = candidate_pairs(origins, img.cart[cand], step, self.cutoff, nz)
+            origins = (np.stack([i / nx, j / ny, np.zeros(len(i))], 1) @ self.cell).T
+            r_idx, c_idx = candidate_pairs(i, j, (nx, ny), img.frac[cand], img.pad)
             image_idx = cand[c_idx]
-            offset = origins[r_idx] - img.cart[image_idx]
+            # (3, Q) columns: numpy is slow on (Q, 3) arrays with a length-3 inner axis.
+            offset = np.stack([origins[c][r_idx] - self._image_cols[c][image_idx] for c in range(3)])
             lo, hi = exact_runs(offset, step, self.cutoff, nz)
             local_row = r_idx + c0
             # The batch may start or end in the middle of a row.
@@ -169,5 +178,5 @@ class GridProbeGraph:
             out.lo.append(lo[keep])
             out.hi.append(hi[keep])
             out.atom.append(img.atom[image_idx[keep]])
-            out.offset.append(offset[keep])
+            out.offset.append(offset[:, keep])
         return out.joined()

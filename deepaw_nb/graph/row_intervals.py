@@ -16,52 +16,57 @@ import numpy as np
 
 from deepaw_nb.graph.edges import squared_norms
 
-# Candidate culling uses the expanded |o - y|^2 = |o|^2 - 2 o.y + |y|^2 (one matrix
-# product), which loses about 1e-13 * |o|^2 Å^2 to cancellation; keep pairs whose
-# discriminant is above -_CULL_SLACK * |step|^2 (Å^2 units) so none is ever lost.
-_CULL_SLACK = 1e-6
-
 
 def candidate_pairs(
-    origins: np.ndarray, images: np.ndarray, step: np.ndarray, cutoff: float, nz: int
+    i_rows: np.ndarray,
+    j_rows: np.ndarray,
+    grid_xy: tuple[int, int],
+    image_frac: np.ndarray,
+    pad: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Row/image pairs whose ball may reach a point of the row (a cheap superset).
+    """Row/image pairs that pass a cheap fractional-coordinate test (a superset).
+
+    A point within ``cutoff`` of an image differs from it by at most ``pad_a = cutoff *
+    |b_a|`` in fractional coordinate ``a``.  Every point of row ``(i, j)`` has fractional
+    coordinates ``(i/nx, j/ny, *)``, so an image can only reach the row if
+    ``|f0 - i/nx| <= pad_0`` and ``|f1 - j/ny| <= pad_1``.  The two tests are separable:
+    they are evaluated per i-plane and per j-line, then combined per row.
 
     Args:
-        origins: ``(R, 3)`` Cartesian position (Å) of grid point ``k = 0`` of each row.
-        images: ``(M, 3)`` Cartesian positions (Å) of atom images.
-        step: ``(3,)`` Cartesian step (Å) between neighbouring points of a row.
-        cutoff: ball radius (Å).
-        nz: number of points per row.
+        i_rows, j_rows: ``(R,)`` grid indices of the rows (``i_rows`` non-decreasing).
+        grid_xy: ``(nx, ny)``.
+        image_frac: ``(M, 3)`` fractional coordinates of the atom images.
+        pad: ``(3,)`` fractional padding (see :mod:`.images`).
 
     Returns:
         ``(row, image)`` int64 index arrays in row-major (row, then image) order.
     """
-    cc = float(step @ step)
-    # b = (o - y).step and dd = |o - y|^2 for every pair, via outer operations only.
-    b = (origins @ step)[:, None] - (images @ step)[None, :]
-    dd = (
-        np.einsum("ij,ij->i", origins, origins)[:, None]
-        - 2.0 * (origins @ images.T)
-        + np.einsum("ij,ij->i", images, images)[None, :]
-    )
-    disc = b * b - cc * (dd - cutoff * cutoff)
-    ok = disc > -_CULL_SLACK * cc
-    # The run is centred at k = -b/cc with half width sqrt(disc)/cc; it must meet [0, nz).
-    half = np.sqrt(np.maximum(disc, 0.0))
-    ok &= (-b + half) > -cc
-    ok &= (-b - half) < nz * cc
+    nx, ny = grid_xy
+    i_lo, i_hi = int(i_rows[0]), int(i_rows[-1])
+    plane = np.arange(i_lo, i_hi + 1) / nx
+    near_plane = np.abs(image_frac[None, :, 0] - plane[:, None]) <= pad[0]
+    line = np.arange(ny) / ny
+    near_line = np.abs(image_frac[None, :, 1] - line[:, None]) <= pad[1]
+    ok = near_plane[i_rows - i_lo] & near_line[j_rows]
     rows, imgs = np.nonzero(ok)
     return rows.astype(np.int64), imgs.astype(np.int64)
 
 
-def _inside(d: np.ndarray, step: np.ndarray, k: np.ndarray, cutoff_sq: float) -> np.ndarray:
-    """True where grid point ``k`` of the pair (offset ``d``) is strictly within the cutoff.
+def _squared_length(d: np.ndarray) -> np.ndarray:
+    """``x*x + y*y + z*z`` of a ``(3, Q)`` column array, in the order of ``squared_norms``."""
+    return d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
 
-    Uses exactly the arithmetic that produces the final edge vectors, ``d + k * step``,
-    so the run limits agree bit for bit with the vectors' own squared lengths.
+
+def _inside(d: np.ndarray, step: np.ndarray, k: np.ndarray, cutoff_sq: float) -> np.ndarray:
+    """True where grid point ``k`` of the pair (offset columns ``d``) is strictly inside.
+
+    Uses exactly the arithmetic that produces the final edge vectors, component by
+    component ``d + k * step``, so run limits agree bit for bit with the vectors' own
+    squared lengths (:func:`deepaw_nb.graph.edges.squared_norms`).
     """
-    return squared_norms(d + k[:, None] * step) < cutoff_sq
+    kf = k.astype(np.float64)
+    v = np.stack([d[0] + kf * step[0], d[1] + kf * step[1], d[2] + kf * step[2]])
+    return _squared_length(v) < cutoff_sq
 
 
 _NONE = 1 << 40  # sentinel limit that makes a run empty
@@ -71,7 +76,7 @@ def _lower_limit(d: np.ndarray, step: np.ndarray, guess: np.ndarray, r2: float) 
     """Exact first inside point, given that it is ``guess - 1``, ``guess`` or ``guess + 1``."""
     out = np.full(guess.shape, _NONE, dtype=np.int64)
     for k in (guess + 1, guess, guess - 1):  # the last hit wins: the smallest inside point
-        out = np.where(_inside(d, step, k.astype(np.float64), r2), k, out)
+        out = np.where(_inside(d, step, k, r2), k, out)
     return out
 
 
@@ -79,7 +84,7 @@ def _upper_limit(d: np.ndarray, step: np.ndarray, guess: np.ndarray, r2: float) 
     """Exact last inside point, given that it is ``guess - 1``, ``guess`` or ``guess + 1``."""
     out = np.full(guess.shape, -_NONE, dtype=np.int64)
     for k in (guess - 1, guess, guess + 1):  # the last hit wins: the largest inside point
-        out = np.where(_inside(d, step, k.astype(np.float64), r2), k, out)
+        out = np.where(_inside(d, step, k, r2), k, out)
     return out
 
 
@@ -89,7 +94,7 @@ def exact_runs(
     """Inclusive run ``lo..hi`` of grid points within the cutoff, clipped to ``[0, nz)``.
 
     Args:
-        d: ``(Q, 3)`` row origin minus atom image position (Å), one row per pair.
+        d: ``(3, Q)`` row origin minus atom image position (Å), one column per pair.
         step: ``(3,)`` Cartesian step (Å) along the row.
         cutoff: ball radius (Å); membership is ``|d + k * step|^2 < cutoff^2``.
         nz: number of points per row.
@@ -99,21 +104,26 @@ def exact_runs(
     """
     cc = float(step @ step)
     r2 = cutoff * cutoff
-    b = d @ step
-    dd = squared_norms(d)
+    eps = 64.0 * np.finfo(np.float64).eps
+    lo = np.ones(d.shape[1], dtype=np.int64)
+    hi = np.zeros(d.shape[1], dtype=np.int64)
+    b = d[0] * step[0] + d[1] * step[1] + d[2] * step[2]
+    dd = _squared_length(d)
     disc = b * b - cc * (dd - r2)
+    scale = b * b + cc * (dd + r2)
+    # Pairs whose discriminant is clearly negative never reach the sphere.
+    live = np.flatnonzero(disc > -eps * scale)
+    b, disc, scale = b[live], disc[live], scale[live]
     half = np.sqrt(np.maximum(disc, 0.0))
     k_minus = (-b - half) / cc
     k_plus = (-b + half) / cc
     # Strict inequality: integers strictly between the two roots of the quadratic.
-    lo = np.floor(k_minus).astype(np.int64) + 1
-    hi = np.ceil(k_plus).astype(np.int64) - 1
+    lo_l = np.floor(k_minus).astype(np.int64) + 1
+    hi_l = np.ceil(k_plus).astype(np.int64) - 1
     # A root within rounding error of an integer leaves that grid point's membership
     # undecided (it lies within ~1e-12 Å of the sphere).  Bound the root error (the
     # square root amplifies the error of a small discriminant) and settle those few
     # limits with the exact membership test used for the final vectors.
-    eps = 64.0 * np.finfo(np.float64).eps
-    scale = b * b + cc * (dd + r2)
     half_err = eps * scale / np.maximum(half, np.sqrt(eps * scale))
     tol = (eps * (np.abs(b) + half) + half_err) / cc + 1e-9
     unsure = (np.abs(k_minus - np.round(k_minus)) < tol) | (
@@ -121,6 +131,9 @@ def exact_runs(
     )
     if np.any(unsure):
         idx = np.flatnonzero(unsure)
-        lo[idx] = _lower_limit(d[idx], step, lo[idx], r2)
-        hi[idx] = _upper_limit(d[idx], step, hi[idx], r2)
-    return np.clip(lo, 0, nz), np.clip(hi, -1, nz - 1)
+        d_u = d[:, live[idx]]
+        lo_l[idx] = _lower_limit(d_u, step, lo_l[idx], r2)
+        hi_l[idx] = _upper_limit(d_u, step, hi_l[idx], r2)
+    lo[live] = np.clip(lo_l, 0, nz)
+    hi[live] = np.clip(hi_l, -1, nz - 1)
+    return lo, hi
