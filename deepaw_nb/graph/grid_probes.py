@@ -7,7 +7,8 @@ whole *rows* (fixed ``i, j``; ``k = 0 .. nz-1``) plus partial rows at both ends.
 Algorithm (all numpy, no per-probe Python loop):
 
 1. Only the atom images whose fractional coordinates fall in the slab of the batch's
-   i-planes (and j-range), padded by ``cutoff * |b_i|``, can be neighbours.
+   i-planes (and j-range), padded by ``cutoff * |b_i|``, can be neighbours; per row, a
+   separable test on the first two fractional coordinates keeps the candidate images.
 2. For every (row, image) pair, the points of the row within the cutoff form one run
    ``lo..hi`` (:mod:`.row_intervals`): one quadratic per pair instead of one distance
    per probe and image.
@@ -15,7 +16,7 @@ Algorithm (all numpy, no per-probe Python loop):
    translation (:mod:`.run_expansion`); vectors are ``(origin - image) + k * step``.
 
 Work and memory scale with the batch, not the grid: rows are processed in chunks whose
-(row x image) pair matrix and boolean run layout have fixed size budgets.
+(row x image) candidate matrix has a fixed size budget, and edges are expanded in blocks.
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ class GridProbeGraph:
     ) -> None:
         self.positions = check_positions(positions)
         self.cell = check_cell(cell)
+        self.positions.flags.writeable = False  # the cached images depend on them
+        self.cell.flags.writeable = False
         self.grid_shape = check_grid_shape(grid_shape)
         self.cutoff = check_cutoff(cutoff)
         nx, ny, nz = self.grid_shape

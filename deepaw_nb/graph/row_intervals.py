@@ -45,9 +45,10 @@ def candidate_pairs(
     i_lo, i_hi = int(i_rows[0]), int(i_rows[-1])
     plane = np.arange(i_lo, i_hi + 1) / nx
     near_plane = np.abs(image_frac[None, :, 0] - plane[:, None]) <= pad[0]
-    line = np.arange(ny) / ny
+    j_lo, j_hi = int(j_rows.min()), int(j_rows.max())
+    line = np.arange(j_lo, j_hi + 1) / ny
     near_line = np.abs(image_frac[None, :, 1] - line[:, None]) <= pad[1]
-    ok = near_plane[i_rows - i_lo] & near_line[j_rows]
+    ok = near_plane[i_rows - i_lo] & near_line[j_rows - j_lo]
     rows, imgs = np.nonzero(ok)
     return rows.astype(np.int64), imgs.astype(np.int64)
 

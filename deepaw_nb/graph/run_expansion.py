@@ -33,7 +33,7 @@ def _bits(n: int) -> int:
     return max(0, int(n - 1).bit_length())
 
 
-def _split_rows(row, lo, hi, atom, offset, nz: int, segment: int):
+def _split_rows(row, lo, hi, atom, offset, num_rows: int, nz: int, segment: int):
     """Cut rows into units of ``segment`` points; returns pairs sorted by (unit, image)."""
     nseg = -(-nz // segment)
     if nseg == 1:
@@ -46,7 +46,7 @@ def _split_rows(row, lo, hi, atom, offset, nz: int, segment: int):
     unit = row[src] * nseg + seg
     # Pairs are sorted by (row, image); a stable sort by unit keeps image order inside
     # each unit.  16-bit keys get numpy's linear-time radix sort.
-    key = unit.astype(np.uint16) if unit[-1] < (1 << 16) else unit
+    key = unit.astype(np.uint16) if num_rows * nseg <= (1 << 16) else unit
     order = np.argsort(key, kind="stable")
     src, seg, unit = src[order], seg[order], unit[order]
     base = seg * segment
@@ -89,7 +89,7 @@ def expand_runs(
     if total == 0:
         return empty_edges()
     seg_len = nz if segment is None else max(1, min(int(segment), nz))
-    unit, lo, hi, atom, offset, nseg = _split_rows(row, lo, hi, atom, offset, nz, seg_len)
+    unit, lo, hi, atom, offset, nseg = _split_rows(row, lo, hi, atom, offset, num_rows, nz, seg_len)
     run_len = hi - lo + 1
     num_units = num_rows * nseg
     per_unit = np.bincount(unit, minlength=num_units)
