@@ -12,6 +12,7 @@ import pytest
 from ase.geometry import cellpar_to_cell
 
 import deepaw_nb.graph.grid_probes as grid_probes
+import deepaw_nb.graph.neighbors as neighbors
 import deepaw_nb.graph.run_expansion as run_expansion
 from deepaw_nb.errors import GridError, StructureError
 from deepaw_nb.graph import Edges, GridProbeGraph, atom_edges, point_edges
@@ -128,6 +129,25 @@ def test_point_edges_match_brute_force(name):
     points = rng.uniform(-0.5, 1.5, size=(40, 3)) @ cell  # inside and outside the cell
     edges = point_edges(positions, cell, points, CUTOFF)
     assert_matches(edges, positions, cell, points)
+
+
+def test_receiver_chunks_and_sort_paths(monkeypatch):
+    positions, cell = make_case("skewed", seed=8)
+    points = np.random.default_rng(9).uniform(0, 1, size=(30, 3)) @ cell
+    whole_a, whole_p = atom_edges(positions, cell, CUTOFF), point_edges(positions, cell, points, CUTOFF)
+    monkeypatch.setattr(neighbors, "_POINTS_PER_CHUNK", 3)
+    for got, ref in ((atom_edges(positions, cell, CUTOFF), whole_a),
+                     (point_edges(positions, cell, points, CUTOFF), whole_p)):
+        np.testing.assert_array_equal(got.receiver, ref.receiver)
+        np.testing.assert_array_equal(got.sender, ref.sender)
+        np.testing.assert_array_equal(got.vectors, ref.vectors)
+    # Radix path (16-bit keys) and general path give the (receiver, image) order.
+    rng = np.random.default_rng(10)
+    for num_images, num_receivers in ((500, 60_000), (500, 70_000), (200_000, 1000)):
+        key = rng.choice(num_receivers * num_images, size=5000, replace=False)
+        recv, img = key // num_images, key % num_images
+        order = neighbors._receiver_image_order(recv, img, num_images)
+        np.testing.assert_array_equal(order, np.lexsort((img, recv)))
 
 
 def test_images_of_the_same_atom_are_neighbours():

@@ -38,6 +38,14 @@ class Edges:
     receiver: np.ndarray
     vectors: np.ndarray
 
+    def __post_init__(self) -> None:
+        n = self.sender.shape[0]
+        if self.receiver.shape != (n,) or self.vectors.shape != (n, 3):
+            raise ValueError(
+                f"inconsistent edge arrays: sender {self.sender.shape}, receiver "
+                f"{self.receiver.shape}, vectors {self.vectors.shape}; expected (E,), (E,), (E, 3)"
+            )
+
     @property
     def num_edges(self) -> int:
         """Number of edges ``E``."""
@@ -69,9 +77,6 @@ class Edges:
         # receiver is sorted, so searchsorted gives the start of every run directly.
         offsets[:] = np.searchsorted(self.receiver, np.arange(num_receivers + 1), side="left")
         return offsets
-
-    def __len__(self) -> int:
-        return self.num_edges
 
     def __repr__(self) -> str:
         return f"Edges(num_edges={self.num_edges})"

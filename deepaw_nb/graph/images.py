@@ -60,6 +60,7 @@ class PeriodicImages:
         frac: ``(M, 3)`` float64 fractional coordinates of the images.
         cart: ``(M, 3)`` float64 Cartesian coordinates of the images (Å).
         pad: ``(3,)`` fractional padding ``cutoff * |b_i|`` used on each side.
+        home: ``(M,)`` bool, True for the image inside the cell (the wrapped atom).
     """
 
     atom: np.ndarray
@@ -67,6 +68,7 @@ class PeriodicImages:
     frac: np.ndarray
     cart: np.ndarray
     pad: np.ndarray
+    home: np.ndarray
 
     @property
     def num_images(self) -> int:
@@ -105,7 +107,13 @@ def padded_images(positions: np.ndarray, cell: np.ndarray, cutoff: float) -> Per
     atom, i0, i1, i2 = np.nonzero(keep)
     n = np.stack([o0[i0], o1[i1], o2[i2]], axis=1).astype(np.int64)
     atom = atom.astype(np.int64)
-    shift = n + wrap[atom]
     image_frac = frac[atom] + n
-    cart = positions[atom] + shift.astype(np.float64) @ cell
-    return PeriodicImages(atom=atom, shift=shift, frac=image_frac, cart=cart, pad=pad)
+    cart = wrapped_positions(positions, cell, wrap)[atom] + n.astype(np.float64) @ cell
+    return PeriodicImages(
+        atom=atom, shift=n + wrap[atom], frac=image_frac, cart=cart, pad=pad, home=~n.any(axis=1)
+    )
+
+
+def wrapped_positions(positions: np.ndarray, cell: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """``positions + shift @ cell`` (Å): positions moved into the cell by integer shifts."""
+    return positions + shift.astype(np.float64) @ cell
