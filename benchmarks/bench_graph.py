@@ -5,7 +5,8 @@
    code (KD-tree over the periodic atom images near the cell, ``query_ball_point`` per
    batch of probes, index arrays built from the returned lists).  Both produce the same
    sorted edge arrays; the script checks that they are identical.
-2. ``atom_edges`` for an 8,000-atom diamond-Si supercell (10x10x10 conventional cells).
+2. ``atom_edges`` for an 8,000-atom diamond-Si supercell (10x10x10 conventional cells), and
+   ``GridProbeGraph`` for the same cell on a 108^3 grid (1.26 M probes) in batches.
 
 Run from the repository root:  ``python benchmarks/bench_graph.py [--repeats 5]``.
 Timings are medians over repeats; baseline and new code alternate within each repeat so
@@ -55,16 +56,17 @@ def run_batches(fn, num_probes: int, batch: int) -> int:
     return total
 
 
-def timed(fn) -> tuple[float, object]:
-    t0 = time.perf_counter()
+def timed(fn) -> tuple[float, float, object]:
+    """Run ``fn``; return (wall seconds, CPU seconds of this process, result)."""
+    w0, c0 = time.perf_counter(), time.process_time()
     out = fn()
-    return time.perf_counter() - t0, out
+    return time.perf_counter() - w0, time.process_time() - c0, out
 
 
-def bench_probe_graph(repeats: int) -> list[tuple[str, float, int]]:
+def bench_probe_graph(repeats: int) -> list[tuple[str, float, float, int]]:
     atoms = ase.io.read(REFERENCE / "hfo2_full.json")
     positions, cell = atoms.get_positions(), np.array(atoms.get_cell())
-    build_t, graph = timed(lambda: GridProbeGraph(positions, cell, GRID, CUTOFF))
+    build_t, _, graph = timed(lambda: GridProbeGraph(positions, cell, GRID, CUTOFF))
     n = graph.num_probes
 
     def baseline(start: int, stop: int) -> Edges:
@@ -83,30 +85,49 @@ def bench_probe_graph(repeats: int) -> list[tuple[str, float, int]]:
         "baseline, one shot": lambda: baseline(0, n).num_edges,
         "GridProbeGraph, one shot": lambda: graph.edges(0, n).num_edges,
     }
-    times: dict[str, list[float]] = {k: [] for k in cases}
+    walls: dict[str, list[float]] = {k: [] for k in cases}
+    cpus: dict[str, list[float]] = {k: [] for k in cases}
     counts: dict[str, int] = {}
     for _ in range(repeats):
         for name, fn in cases.items():
-            t, count = timed(fn)
-            times[name].append(t)
+            wall, cpu, count = timed(fn)
+            walls[name].append(wall)
+            cpus[name].append(cpu)
             counts[name] = int(count)
     assert len(set(counts.values())) == 1, f"edge counts differ: {counts}"
-    print(f"\nHfO2, {len(positions)} atoms, grid {GRID}, cutoff {CUTOFF} Å, "
-          f"{n:,} probes, {next(iter(counts.values())):,} edges; graph setup {build_t * 1e3:.1f} ms")
-    return [(k, statistics.median(v), counts[k]) for k, v in times.items()]
+    edges = next(iter(counts.values()))
+    print(f"\nHfO2, {len(positions)} atoms, grid {GRID}, cutoff {CUTOFF} Å, {n:,} probes, "
+          f"{edges:,} edges; graph setup {build_t * 1e3:.1f} ms")
+    med = statistics.median
+    return [(k, med(walls[k]), med(cpus[k]), counts[k]) for k in cases]
 
 
-def bench_atom_graph(repeats: int) -> tuple[float, int, int, float]:
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_big_cell(repeats: int) -> None:
+    """8,000-atom Si: atom graph, and a 1.26 M-probe grid processed in batches."""
     si = bulk("Si", "diamond", a=5.431, cubic=True).repeat((10, 10, 10))
     positions, cell = si.get_positions(), np.array(si.get_cell())
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss0 = _peak_rss_mb()
     ts, count = [], 0
     for _ in range(repeats):
-        t, e = timed(lambda: atom_edges(positions, cell, CUTOFF))
-        ts.append(t)
+        wall, _, e = timed(lambda: atom_edges(positions, cell, CUTOFF))
+        ts.append(wall)
         count = e.num_edges
-    peak_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024
-    return statistics.median(ts), len(si), count, peak_mb
+    rss1 = _peak_rss_mb()
+    print(f"atom_edges, diamond Si {len(si):,} atoms: {statistics.median(ts):.3f} s median, "
+          f"{count:,} edges, peak RSS growth {rss1 - rss0:.0f} MB")
+    shape = (108, 108, 108)  # 0.50 Å spacing
+    wall, _, graph = timed(lambda: GridProbeGraph(positions, cell, shape, CUTOFF))
+    ts, count = [], 0
+    for _ in range(max(1, repeats // 2)):
+        wall, _, count = timed(lambda: run_batches(graph.edges, graph.num_probes, BATCH))
+        ts.append(wall)
+    print(f"GridProbeGraph, same cell, grid {shape} = {graph.num_probes:,} probes in batches of "
+          f"{BATCH:,}: {statistics.median(ts):.3f} s median, {count:,} edges, "
+          f"peak RSS growth {_peak_rss_mb() - rss1:.0f} MB")
 
 
 def main() -> None:
@@ -115,16 +136,15 @@ def main() -> None:
     args = parser.parse_args()
     if not (REFERENCE / "hfo2_full.json").exists():
         raise SystemExit(f"reference structure not found under {REFERENCE}")
-    # The 8,000-atom case runs first so its peak-memory growth is measured from a low base.
-    at_t, n_atoms, n_atom_edges, at_mb = bench_atom_graph(args.repeats)
+    # The 8,000-atom cases run first so their peak-memory growth is measured from a low base.
+    bench_big_cell(args.repeats)
     rows = bench_probe_graph(args.repeats)
-    base = {k.split(",")[1].strip(): t for k, t, _ in rows if k.startswith("baseline")}
-    print(f"\n{'method':<36}{'median s':>10}{'edges':>12}{'speed-up':>10}")
-    for name, t, count in rows:
-        mode = name.split(",")[1].strip()
-        print(f"{name:<36}{t:>10.3f}{count:>12,}{base[mode] / t:>9.1f}x")
-    print(f"\natom_edges, diamond Si {n_atoms:,} atoms: {at_t:.3f} s median, "
-          f"{n_atom_edges:,} edges, peak RSS growth {at_mb:.0f} MB")
+    base = {k.split(",")[1].strip(): (w, c) for k, w, c, _ in rows if k.startswith("baseline")}
+    print(f"\n{'method':<36}{'wall s':>8}{'CPU s':>8}{'edges':>12}{'speed-up wall':>15}{'CPU':>7}")
+    for name, wall, cpu, count in rows:
+        bw, bc = base[name.split(",")[1].strip()]
+        print(f"{name:<36}{wall:>8.3f}{cpu:>8.3f}{count:>12,}{bw / wall:>14.1f}x{bc / cpu:>6.1f}x")
+    print("(medians; CPU = process CPU time, less sensitive to other load on the machine)")
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ def edge_keys(edges: Edges, positions, cell, receivers):
     inv = np.linalg.inv(cell)
     t = (receivers[edges.receiver] - positions[edges.sender] - edges.vectors) @ inv
     t_int = np.round(t).astype(int)
-    assert np.allclose(t, t_int, atol=1e-6), "edge vector is not receiver - (sender + lattice vector)"
+    assert np.allclose(t, t_int, atol=1e-6), "vector is not receiver - (sender + lattice vector)"
     return [(int(r), int(s), tuple(x)) for r, s, x in zip(edges.receiver, edges.sender, t_int)]
 
 
@@ -77,7 +77,8 @@ def assert_matches(edges: Edges, positions, cell, receivers, exclude_self=False)
     assert set(got) == set(expected)
     if expected:
         idx = [got[k] for k in expected]
-        np.testing.assert_allclose(edges.vectors[idx], np.array(list(expected.values())), atol=1e-10, rtol=0)
+        want = np.array(list(expected.values()))
+        np.testing.assert_allclose(edges.vectors[idx], want, atol=1e-10, rtol=0)
     # Sorted by receiver, then sender, then translation (lexicographic).
     assert keys == sorted(keys)
     assert np.all(edges.lengths < CUTOFF)
@@ -134,7 +135,8 @@ def test_point_edges_match_brute_force(name):
 def test_receiver_chunks_and_sort_paths(monkeypatch):
     positions, cell = make_case("skewed", seed=8)
     points = np.random.default_rng(9).uniform(0, 1, size=(30, 3)) @ cell
-    whole_a, whole_p = atom_edges(positions, cell, CUTOFF), point_edges(positions, cell, points, CUTOFF)
+    whole_a = atom_edges(positions, cell, CUTOFF)
+    whole_p = point_edges(positions, cell, points, CUTOFF)
     monkeypatch.setattr(neighbors, "_POINTS_PER_CHUNK", 3)
     for got, ref in ((atom_edges(positions, cell, CUTOFF), whole_a),
                      (point_edges(positions, cell, points, CUTOFF), whole_p)):
@@ -266,7 +268,7 @@ def _reference_cases():
 def test_reference_edge_counts(case):
     path = REFERENCE / f"{case}_expected.npz"
     if not path.exists():
-        pytest.skip(f"reference fixtures not found at {REFERENCE} (shared/reference next to the repo)")
+        pytest.skip(f"reference fixtures not found at {REFERENCE} (shared/reference/ beside repo)")
     ref = np.load(path)
     atoms = atom_edges(ref["positions"], ref["cell"], CUTOFF)
     probes = point_edges(ref["positions"], ref["cell"], ref["probe_xyz"], CUTOFF)
@@ -307,7 +309,9 @@ def test_bad_structures_raise_structure_error(positions, cell, cutoff):
         assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("shape", [(0, 4, 4), (4, -1, 4), (4, 4), (4.0, 4, 4), "abc", None, (True, 4, 4)])
+@pytest.mark.parametrize(
+    "shape", [(0, 4, 4), (4, -1, 4), (4, 4), (4.0, 4, 4), "abc", None, (True, 4, 4)]
+)
 def test_bad_grid_shape_raises_grid_error(shape):
     with pytest.raises(GridError):
         GridProbeGraph(GOOD_POS, GOOD_CELL, shape, CUTOFF)

@@ -140,11 +140,11 @@ class GridProbeGraph:
         img = self._images
         i = rows // ny
         i_lo, i_hi = int(i[0]), int(i[-1])
-        keep = (img.frac[:, 0] >= i_lo / nx - img.pad[0]) & (img.frac[:, 0] <= i_hi / nx + img.pad[0])
+        f0, f1 = img.frac[:, 0], img.frac[:, 1]
+        keep = (f0 >= i_lo / nx - img.pad[0]) & (f0 <= i_hi / nx + img.pad[0])
         if i_lo == i_hi:  # one i-plane: the rows also span a j-range
             j_lo, j_hi = int(rows[0] % ny), int(rows[-1] % ny)
-            keep &= (img.frac[:, 1] >= j_lo / ny - img.pad[1])
-            keep &= (img.frac[:, 1] <= j_hi / ny + img.pad[1])
+            keep &= (f1 >= j_lo / ny - img.pad[1]) & (f1 <= j_hi / ny + img.pad[1])
         return np.flatnonzero(keep)
 
     def _runs(self, row0: int, num_rows: int, k_first: int, k_end_last: int) -> tuple:
@@ -170,7 +170,9 @@ class GridProbeGraph:
             r_idx, c_idx = candidate_pairs(i, j, (nx, ny), img.frac[cand], img.pad)
             image_idx = cand[c_idx]
             # (3, Q) columns: numpy is slow on (Q, 3) arrays with a length-3 inner axis.
-            offset = np.stack([origins[c][r_idx] - self._image_cols[c][image_idx] for c in range(3)])
+            offset = np.stack(
+                [origins[c][r_idx] - self._image_cols[c][image_idx] for c in range(3)]
+            )
             lo, hi = exact_runs(offset, step, self.cutoff, nz)
             local_row = r_idx + c0
             # The batch may start or end in the middle of a row.

@@ -97,8 +97,8 @@ def padded_images(positions: np.ndarray, cell: np.ndarray, cutoff: float) -> Per
     total = int(np.sum(counts[0] * counts[1] * counts[2]))
     if total > MAX_IMAGES:
         raise StructureError(
-            f"the cell is far thinner than the {cutoff:g} Å cutoff ({total:,} atom images needed); "
-            "use a smaller cutoff or a conventional/supercell"
+            f"the cell is far thinner than the {cutoff:g} Å cutoff ({total:,} atom images "
+            "needed); use a smaller cutoff or a conventional/supercell"
         )
     (o0, m0), (o1, m1), (o2, m2) = per_axis
     # Boolean product over (atom, n0, n1, n2); np.nonzero returns C order, which is the

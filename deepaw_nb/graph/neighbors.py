@@ -51,7 +51,7 @@ class _ImageSearch:
         ``home_atoms[r]``, if given, is an atom whose untranslated image must not send
         to receiver ``r`` (the receiver is that atom itself).
         """
-        frac, shift = wrap_fractional(receivers, self.cell)
+        _, shift = wrap_fractional(receivers, self.cell)
         wrapped = wrapped_positions(receivers, self.cell, shift)
         pairs = cKDTree(wrapped).sparse_distance_matrix(
             self.tree, self.cutoff * (1.0 + _QUERY_SLACK), output_type="ndarray"

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepaw_nb.graph.edges import squared_norms
-
 
 def candidate_pairs(
     i_rows: np.ndarray,

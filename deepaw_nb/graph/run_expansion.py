@@ -130,7 +130,8 @@ def expand_runs(
     lo3 = lo_pad.reshape(num_units, 1, width)
     len3 = len_pad.reshape(num_units, 1, width)
     # Block boundaries (in units) holding about EDGE_BLOCK edges each.
-    before = np.concatenate([[0], np.cumsum(np.bincount(unit, run_len, num_units))]).astype(np.int64)
+    edges_per_unit = np.bincount(unit, run_len, num_units).astype(np.int64)
+    before = np.concatenate([[0], np.cumsum(edges_per_unit)])
     cuts = np.searchsorted(before, np.arange(0, total, EDGE_BLOCK), side="right") - 1
     cuts = np.unique(np.concatenate([cuts, [num_units]]))
     most = int(np.diff(before[cuts]).max())

@@ -28,7 +28,8 @@ def check_positions(positions: object) -> np.ndarray:
         ) from None
     if arr.ndim != 2 or arr.shape[1] != 3:
         raise StructureError(
-            f"atom positions must have shape (N, 3) in Å, got {arr.shape}; pass Cartesian xyz per atom"
+            f"atom positions must have shape (N, 3) in Å, got {arr.shape}; "
+            "pass Cartesian xyz per atom"
         )
     if arr.shape[0] == 0:
         raise StructureError("the structure has no atoms; pass at least one atom position")
@@ -53,7 +54,8 @@ def check_cell(cell: object) -> np.ndarray:
     norms = np.linalg.norm(arr, axis=1)
     if np.any(norms == 0.0):
         raise StructureError(
-            "cell has a zero-length lattice vector; the structure must be periodic in all three directions"
+            "cell has a zero-length lattice vector; "
+            "the structure must be periodic in all three directions"
         )
     volume = abs(float(np.linalg.det(arr)))
     if volume <= _MIN_NORMALISED_VOLUME * float(np.prod(norms)):
@@ -83,7 +85,8 @@ def check_points(points: object) -> np.ndarray:
         arr = arr.reshape(0, 3)
     if arr.ndim != 2 or arr.shape[1] != 3:
         raise GridError(
-            f"probe points must have shape (P, 3) in Å, got {arr.shape}; pass Cartesian xyz per point"
+            f"probe points must have shape (P, 3) in Å, got {arr.shape}; "
+            "pass Cartesian xyz per point"
         )
     if not np.all(np.isfinite(arr)):
         raise GridError("probe points contain NaN or infinity; pass finite Cartesian coordinates")
