@@ -62,3 +62,19 @@ def test_small_batches_give_the_same_answer() -> None:
     pieces = deepaw_nb.predict_points(_structure(expected), expected["probe_xyz"], model=model, batch_size=7)
     np.testing.assert_allclose(pieces, whole, rtol=0, atol=1e-6 * np.abs(whole).max())
     _assert_exact(pieces, expected["density_nonlocal"], "batched density")
+
+
+@pytest.mark.skipif(not CASES, reason="reference fixtures missing")
+def test_chunked_atom_messages_are_exact(monkeypatch) -> None:
+    """Large cells split the atom graph's messages into chunks; the result must not change."""
+    import deepaw_nb.model.f_nonlocal as f_nonlocal
+
+    case = next(c for c in CASES if c["name"] == "hfo2_full")  # 264 atom edges: two chunks
+    expected = np.load(REFERENCE / f"{case['name']}_expected.npz")
+    load_reference_model(case["name"], with_f_local=True)
+    model = load_reference_model(case["name"])
+    monkeypatch.setattr(f_nonlocal, "ATOM_EDGE_CHUNK_BYTES", 1)  # -> the minimum chunk of 256 edges
+    conv = model.f_nonlocal.atom_model.interaction_block.convolutions[0]
+    assert conv.edge_chunk_for(f_nonlocal.ATOM_EDGE_CHUNK_BYTES) == 256
+    density = deepaw_nb.predict_points(_structure(expected), expected["probe_xyz"], model=model)
+    _assert_exact(density, expected["density_nonlocal"], "density with chunked atom messages")

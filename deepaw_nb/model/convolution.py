@@ -90,6 +90,11 @@ class Convolution(nn.Module):
         self.lin2 = o3.FullyConnectedTensorProduct(irreps_mid, "0e", self.irreps_out)
         self.lin3 = o3.FullyConnectedTensorProduct(irreps_mid, "0e", "0e")
 
+    def edge_chunk_for(self, budget_bytes: int) -> int:
+        """Edges per chunk so that one chunk's per-edge tensors fit ``budget_bytes`` (float32)."""
+        per_edge = self.tp.weight_numel + self.irreps_mid.dim + self.irreps_sender.dim
+        return max(256, budget_bytes // (4 * per_edge))
+
     def sender_features(self, sender: torch.Tensor) -> torch.Tensor:
         """lin1 of the senders: per node, so it can be computed once and cached."""
         return self.lin1(sender, ones_attribute(sender.shape[0], sender))
@@ -102,6 +107,7 @@ class Convolution(nn.Module):
         edge_dst: torch.Tensor,
         edge_sh: torch.Tensor,
         edge_radial: torch.Tensor,
+        edge_chunk: int | None = None,
     ) -> torch.Tensor:
         """Layer output (before the gate) for every receiver.
 
@@ -111,12 +117,20 @@ class Convolution(nn.Module):
             edge_src, edge_dst: (E,) sender and receiver index of each edge.
             edge_sh: (E, dim edge) spherical harmonics of the edge directions.
             edge_radial: (E, num_basis) radial basis of the edge lengths.
+            edge_chunk: at most this many edges' messages exist at once (bounds memory for
+                large cells); ``None`` processes all edges together.
         """
         ones = ones_attribute(receiver.shape[0], receiver)
-        weights = self.fc(edge_radial)
-        messages = self.tp(sender_features[edge_src], edge_sh, weights)
-        summed = messages.new_zeros(receiver.shape[0], messages.shape[1])
-        summed = summed.index_add(0, edge_dst, messages) * self.message_norm
+        # Messages are summed in at least fp32, also when autocast makes them bf16/fp16.
+        accumulate = torch.promote_types(receiver.dtype, torch.float32)
+        summed = receiver.new_zeros(receiver.shape[0], self.irreps_mid.dim, dtype=accumulate)
+        step = edge_src.shape[0] if not edge_chunk else int(edge_chunk)
+        for start in range(0, edge_src.shape[0], max(step, 1)):
+            part = slice(start, start + step)
+            weights = self.fc(edge_radial[part])
+            messages = self.tp(sender_features[edge_src[part]], edge_sh[part], weights)
+            summed = summed.index_add(0, edge_dst[part], messages.to(summed.dtype))
+        summed = summed * self.message_norm
 
         self_connection = self.sc(receiver, ones)
         convolved = self.lin2(summed, ones)

@@ -24,6 +24,11 @@ from deepaw_nb.model.irreps import gate_layout, hidden_irreps
 from deepaw_nb.model.radial import GaussianRadialBasis
 
 
+#: Memory for one chunk of atom-graph messages: the atom model of an 8,000-atom cell has
+#: ~10^5-10^6 edges, whose messages would not fit at once for the published size.
+ATOM_EDGE_CHUNK_BYTES = 256 * 1024**2
+
+
 class EdgeEmbedding(nn.Module):
     """Base of both halves: spherical harmonics of edge directions, radial basis of lengths.
 
@@ -111,7 +116,8 @@ class AtomModel(EdgeEmbedding):
         layers = []
         for conv, gate in zip(block.convolutions, block.gates):
             senders = conv.sender_features(nodes)
-            nodes = gate(conv(senders, nodes, edge_src, edge_dst, edge_sh, edge_radial))
+            chunk = conv.edge_chunk_for(ATOM_EDGE_CHUNK_BYTES)
+            nodes = gate(conv(senders, nodes, edge_src, edge_dst, edge_sh, edge_radial, edge_chunk=chunk))
             layers.append(nodes)
         return layers
 
