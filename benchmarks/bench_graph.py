@@ -7,6 +7,7 @@
    sorted edge arrays; the script checks that they are identical.
 2. ``atom_edges`` for an 8,000-atom diamond-Si supercell (10x10x10 conventional cells), and
    ``GridProbeGraph`` for the same cell on a 108^3 grid (1.26 M probes) in batches.
+3. ``point_edges`` for 50,000 random points in the HfO2 cell.
 
 Run from the repository root:  ``python benchmarks/bench_graph.py [--repeats 5]``.
 Timings are medians over repeats; baseline and new code alternate within each repeat so
@@ -26,7 +27,7 @@ import numpy as np
 from ase.build import bulk
 from scipy.spatial import cKDTree
 
-from deepaw_nb.graph import Edges, GridProbeGraph, atom_edges
+from deepaw_nb.graph import Edges, GridProbeGraph, atom_edges, point_edges
 from deepaw_nb.graph.images import padded_images
 
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
@@ -110,24 +111,43 @@ def bench_big_cell(repeats: int) -> None:
     """8,000-atom Si: atom graph, and a 1.26 M-probe grid processed in batches."""
     si = bulk("Si", "diamond", a=5.431, cubic=True).repeat((10, 10, 10))
     positions, cell = si.get_positions(), np.array(si.get_cell())
+    med = statistics.median
     rss0 = _peak_rss_mb()
-    ts, count = [], 0
+    walls, cpus, count = [], [], 0
     for _ in range(repeats):
-        wall, _, e = timed(lambda: atom_edges(positions, cell, CUTOFF))
-        ts.append(wall)
+        wall, cpu, e = timed(lambda: atom_edges(positions, cell, CUTOFF))
+        walls.append(wall)
+        cpus.append(cpu)
         count = e.num_edges
     rss1 = _peak_rss_mb()
-    print(f"atom_edges, diamond Si {len(si):,} atoms: {statistics.median(ts):.3f} s median, "
-          f"{count:,} edges, peak RSS growth {rss1 - rss0:.0f} MB")
+    print(f"atom_edges, diamond Si {len(si):,} atoms: {med(walls):.3f} s wall, "
+          f"{med(cpus):.3f} s CPU, {count:,} edges, peak RSS growth {rss1 - rss0:.0f} MB")
     shape = (108, 108, 108)  # 0.50 Å spacing
-    wall, _, graph = timed(lambda: GridProbeGraph(positions, cell, shape, CUTOFF))
-    ts, count = [], 0
+    _, _, graph = timed(lambda: GridProbeGraph(positions, cell, shape, CUTOFF))
+    walls, cpus = [], []
     for _ in range(max(1, repeats // 2)):
-        wall, _, count = timed(lambda: run_batches(graph.edges, graph.num_probes, BATCH))
-        ts.append(wall)
-    print(f"GridProbeGraph, same cell, grid {shape} = {graph.num_probes:,} probes in batches of "
-          f"{BATCH:,}: {statistics.median(ts):.3f} s median, {count:,} edges, "
+        wall, cpu, count = timed(lambda: run_batches(graph.edges, graph.num_probes, BATCH))
+        walls.append(wall)
+        cpus.append(cpu)
+    print(f"GridProbeGraph, same cell, grid {shape} = {graph.num_probes:,} probes in batches "
+          f"of {BATCH:,}: {med(walls):.3f} s wall, {med(cpus):.3f} s CPU, {count:,} edges, "
           f"peak RSS growth {_peak_rss_mb() - rss1:.0f} MB")
+
+
+def bench_points(repeats: int) -> None:
+    """point_edges on scattered points (the general path, e.g. symmetry-reduced grids)."""
+    atoms = ase.io.read(REFERENCE / "hfo2_full.json")
+    positions, cell = atoms.get_positions(), np.array(atoms.get_cell())
+    points = np.random.default_rng(0).random((BATCH, 3)) @ cell
+    walls, cpus, count = [], [], 0
+    for _ in range(repeats):
+        wall, cpu, e = timed(lambda: point_edges(positions, cell, points, CUTOFF))
+        walls.append(wall)
+        cpus.append(cpu)
+        count = e.num_edges
+    med = statistics.median
+    print(f"point_edges, HfO2, {BATCH:,} random points: {med(walls):.3f} s wall, "
+          f"{med(cpus):.3f} s CPU, {count:,} edges")
 
 
 def main() -> None:
@@ -138,6 +158,7 @@ def main() -> None:
         raise SystemExit(f"reference structure not found under {REFERENCE}")
     # The 8,000-atom cases run first so their peak-memory growth is measured from a low base.
     bench_big_cell(args.repeats)
+    bench_points(args.repeats)
     rows = bench_probe_graph(args.repeats)
     base = {k.split(",")[1].strip(): (w, c) for k, w, c, _ in rows if k.startswith("baseline")}
     print(f"\n{'method':<36}{'wall s':>8}{'CPU s':>8}{'edges':>12}{'speed-up wall':>15}{'CPU':>7}")

@@ -166,7 +166,10 @@ class GridProbeGraph:
             if cand.shape[0] == 0:
                 continue
             i, j = np.divmod(rows, ny)
-            origins = (np.stack([i / nx, j / ny, np.zeros(len(i))], 1) @ self.cell).T
+            # Row origins (3, R) = (i/nx) a + (j/ny) b, written out: a BLAS call for a
+            # (R, 3) @ (3, 3) product costs more than it computes (thread start-up).
+            fi, fj = i / nx, j / ny
+            origins = np.stack([fi * self.cell[0, c] + fj * self.cell[1, c] for c in range(3)])
             r_idx, c_idx = candidate_pairs(i, j, (nx, ny), img.frac[cand], img.pad)
             image_idx = cand[c_idx]
             # (3, Q) columns: numpy is slow on (Q, 3) arrays with a length-3 inner axis.
