@@ -1,0 +1,145 @@
+"""Train the bundled default model ``data/models/deepaw-nb-small.pt`` on the GPAW densities.
+
+Run from the repository root (resumable; checkpoints go to ``data/cache/train/``)::
+
+    nohup nice -n 5 python data/recipes/train_default.py > data/cache/train/train.log 2>&1 &
+    python data/recipes/train_default.py --resume            # continue after an interruption
+    python data/recipes/train_default.py --export-only       # write the model file from the checkpoint
+
+Data: the ``train`` split of ``data/reference/index.json`` (whatever is packed when the run
+starts), minus a seeded 10 % of structures held out for validation.  Outputs: the checkpoint
+``data/cache/train/<name>.ckpt``, the curves ``data/models/<name>_curves.{csv,png}`` and, at
+the end, the model file ``data/models/<name>.pt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from deepaw_nb.model import ModelConfig  # noqa: E402
+from deepaw_nb.train import Trainer, TrainSettings, load_samples, save_bundle, species_of, training_ids  # noqa: E402
+from deepaw_nb.train.curves import plot_curves, write_csv  # noqa: E402
+from deepaw_nb.train.data import REFERENCE_DIR, read_index  # noqa: E402
+
+
+def log(message: str) -> None:
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {message}", flush=True)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--name", default="deepaw-nb-small")
+    p.add_argument("--mul", type=int, default=64)
+    p.add_argument("--lmax", type=int, default=2)
+    p.add_argument("--interactions", type=int, default=3)
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--lr-min", type=float, default=1e-4)
+    p.add_argument("--warmup", type=int, default=50)
+    p.add_argument("--batch-structures", type=int, default=4)
+    p.add_argument("--probes", type=int, default=128, help="probes per structure per step")
+    p.add_argument("--loss", default="l1", choices=("l1", "mse"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-every", type=int, default=100)
+    p.add_argument("--checkpoint-every", type=int, default=50)
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--val-probes", type=int, default=1000)
+    p.add_argument("--max-probes", type=int, default=None, help="stored probes kept per structure")
+    p.add_argument("--time-limit", type=float, default=None, help="stop after this many seconds (this session)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a loaded machine)")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--export-only", action="store_true")
+    p.add_argument("--pack", action="store_true", help="run pack_reference.py first")
+    p.add_argument("--reference", type=Path, default=REFERENCE_DIR)
+    p.add_argument("--work-dir", type=Path, default=ROOT / "data" / "cache" / "train")
+    p.add_argument("--out-dir", type=Path, default=ROOT / "data" / "models")
+    return p.parse_args(argv)
+
+
+def make_trainer(args: argparse.Namespace) -> tuple[Trainer, list[str], list[str], list[int]]:
+    config = ModelConfig(mul=args.mul, lmax=args.lmax, num_interactions=args.interactions)
+    settings = TrainSettings(
+        steps=args.steps, lr=args.lr, lr_min=args.lr_min, warmup=args.warmup,
+        batch_structures=args.batch_structures, probes_per_structure=args.probes, loss=args.loss,
+        seed=args.seed, checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
+        val_probes=args.val_probes,
+    )
+    train_ids, val_ids = training_ids(args.reference, args.val_fraction, args.seed)
+    start = time.perf_counter()
+    train = load_samples(train_ids, config.cutoff, args.reference, args.max_probes)
+    val = load_samples(val_ids, config.cutoff, args.reference, args.max_probes)
+    log(f"loaded {len(train)} training + {len(val)} validation structures in {time.perf_counter() - start:.0f} s")
+    species = species_of(train + val)
+    return Trainer(config, settings, train, val), train_ids, val_ids, species
+
+
+def export(trainer: Trainer, args: argparse.Namespace, train_ids: list[str], val_ids: list[str], species: list[int]) -> Path:
+    index = read_index(args.reference)
+    last = trainer.history[-1] if trainer.history else {}
+    params = sum(p.numel() for p in trainer.model.parameters())
+    description = (
+        f"DeePAW F_nonlocal (mul {args.mul}, lmax {args.lmax}) trained on {len(train_ids)} GPAW PBE "
+        f"pseudo-densities ({trainer.step} steps)"
+    )
+    metadata = {
+        "settings": asdict(trainer.settings),
+        "steps_done": trainer.step,
+        "train_time_s": round(trainer.elapsed, 1),
+        "parameters": params,
+        "n_train_structures": len(train_ids),
+        "n_val_structures": len(val_ids),
+        "val_ids": val_ids,
+        "reference_partial": bool(index.get("partial", False)),
+        "reference_n_packed": index.get("n_packed"),
+        "dft": index.get("dft", ""),
+        "last_record": last,
+        "torch": torch.__version__,
+    }
+    path = save_bundle(args.out_dir / f"{args.name}.pt", trainer.model, species, args.name, description, metadata)
+    log(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, {params} parameters)")
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if args.pack:
+        subprocess.run([sys.executable, str(ROOT / "data" / "recipes" / "pack_reference.py")], check=True)
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = args.work_dir / f"{args.name}.ckpt"
+    trainer, train_ids, val_ids, species = make_trainer(args)
+    if args.resume or args.export_only:
+        if not checkpoint.is_file():
+            raise SystemExit(f"no checkpoint {checkpoint}; start without --resume")
+        trainer.load_checkpoint(checkpoint)
+        log(f"resumed at step {trainer.step} ({trainer.elapsed:.0f} s trained)")
+    if not args.export_only:
+        params = sum(p.numel() for p in trainer.model.parameters())
+        log(f"config {trainer.config.to_dict()}; {params} parameters; species {species}")
+        curves_csv = args.out_dir / f"{args.name}_curves.csv"
+        curves_png = args.out_dir / f"{args.name}_curves.png"
+
+        def on_record(record: dict) -> None:
+            log(json.dumps(record))
+            write_csv(trainer.history, curves_csv)
+            plot_curves(trainer.history, curves_png, f"{args.name}: mul {args.mul}, lmax {args.lmax}")
+
+        trainer.run(checkpoint=checkpoint, time_limit=args.time_limit, on_record=on_record)
+        log(f"stopped at step {trainer.step} after {trainer.elapsed:.0f} s of training")
+    export(trainer, args, train_ids, val_ids, species)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Write a trained ``F_nonlocal`` as a deepaw-nb model file (``deepaw-nb-model/1``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from deepaw_nb.io.atomic import atomic_write
+from deepaw_nb.model import FNonlocal
+from deepaw_nb.model.checkpoint import learned_only
+from deepaw_nb.model.loading import BUNDLE_FORMAT
+
+
+def _plain(value: Any) -> Any:
+    """Metadata reduced to what ``torch.load(weights_only=True)`` accepts (str/int/float/...)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, bool):
+        return value
+    for kind in (str, int, float):  # subclasses (numpy scalars, TorchVersion) become plain types
+        if isinstance(value, kind):
+            return kind(value)
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+def save_bundle(
+    path: str | Path,
+    model: FNonlocal,
+    species: list[int],
+    name: str,
+    description: str,
+    metadata: dict[str, Any] | None = None,
+    overwrite: bool = True,
+) -> Path:
+    """Save ``model`` so that ``deepaw_nb.load_model(path)`` returns it ready to predict.
+
+    The file is written atomically: readers see the old complete file or the new one.
+
+    Args:
+        path: output file (``.pt``).
+        model: the trained network (its ``config`` is stored alongside the weights).
+        species: atomic numbers the model was trained on; others are refused at prediction.
+        name: model name recorded in results.
+        description: one line for tables and model cards.
+        metadata: training provenance (steps, data, metrics); plain values only.
+        overwrite: replace an existing file.
+    """
+    state = {k: v.detach().cpu().clone() for k, v in learned_only(model.state_dict()).items()}
+    bundle = {
+        "format": BUNDLE_FORMAT,
+        "name": name,
+        "config": model.config.to_dict(),
+        "species": sorted(int(z) for z in species),
+        "f_nonlocal": state,
+        "f_local": None,
+        "description": description,
+        "metadata": _plain(metadata or {}),
+    }
+    with atomic_write(path, "wb", overwrite=overwrite) as handle:
+        torch.save(bundle, handle)
+    return Path(path)

@@ -1,0 +1,162 @@
+"""deepaw_nb.train: loss goes down, exact resume, bundles load and predict, evaluate.py runs."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from ase.build import bulk
+
+import deepaw_nb
+from deepaw_nb.errors import UnsupportedElementError
+from deepaw_nb.model import ModelConfig
+from deepaw_nb.train import Trainer, TrainSettings, save_bundle
+from deepaw_nb.train.batch import collate, density_loss, forward
+from deepaw_nb.train.data import build_sample, validation_ids
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ModelConfig(mul=8, lmax=1, num_interactions=2, radial_hidden=16)
+
+
+def _synthetic(atoms, sid: str, count: int = 96, seed: int = 0):  # type: ignore[no-untyped-def]
+    """Probes with a smooth made-up density: Gaussians (e/Å³) on the atoms, periodic images included."""
+    rng = np.random.default_rng(seed)
+    frac = rng.random((count, 3))
+    cell = np.asarray(atoms.cell)
+    points = frac @ cell
+    shifts = np.array([[i, j, k] for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)]) @ cell
+    density = np.zeros(count)
+    for z, pos in zip(atoms.numbers, atoms.positions):
+        d2 = (((points[:, None, :] - pos - shifts[None]) ** 2).sum(-1))
+        density += 0.05 * z * np.exp(-d2 / 0.8).sum(1)
+    uniform = np.arange(count) % 2 == 0
+    return build_sample(sid, atoms.numbers, atoms.positions, cell, frac, density, 0.9 * density, uniform, TINY.cutoff)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():  # type: ignore[no-untyped-def]
+    """One torch thread: on a shared 2-core machine OpenMP with 2 threads is many times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def samples():  # type: ignore[no-untyped-def]
+    return [
+        _synthetic(bulk("Si", "diamond", a=5.43), "Si", seed=1),
+        _synthetic(bulk("NaCl", "rocksalt", a=5.64), "NaCl", seed=2),
+        _synthetic(bulk("Al", "fcc", a=4.05), "Al", seed=3),
+    ]
+
+
+def _settings(**kw) -> TrainSettings:  # type: ignore[no-untyped-def]
+    base = dict(steps=40, lr=1e-2, lr_min=1e-3, warmup=2, batch_structures=2, probes_per_structure=48,
+                seed=3, checkpoint_every=1000, eval_every=1000, val_probes=32)
+    base.update(kw)
+    return TrainSettings(**base)
+
+
+def test_training_reduces_the_loss(samples) -> None:  # type: ignore[no-untyped-def]
+    trainer = Trainer(TINY, _settings(lr=3e-2), samples[:2], samples[2:])
+    full = collate(samples[:2])
+    with torch.no_grad():
+        before = float(density_loss(forward(trainer.model, full), full))
+    trainer.run(until=25)
+    with torch.no_grad():
+        after = float(density_loss(forward(trainer.model, full), full))
+    assert trainer.step == 25
+    assert after < 0.7 * before
+    record = trainer.history[-1]
+    assert {"train_loss", "val_nmae", "val_baseline_nmae"} <= record.keys()
+
+
+def test_resume_continues_with_the_same_next_loss(samples, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    first = Trainer(TINY, _settings(), samples, [])
+    first.run(until=3)
+    ckpt = first.save_checkpoint(tmp_path / "run.ckpt")
+    expected = [first.train_step() for _ in range(2)]
+
+    second = Trainer(TINY, _settings(), samples, [])
+    second.load_checkpoint(ckpt)
+    assert second.step == 3
+    assert [second.train_step() for _ in range(2)] == expected
+    for a, b in zip(first.model.parameters(), second.model.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_checkpoint_refuses_another_config(samples, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    trainer = Trainer(TINY, _settings(), samples, [])
+    ckpt = trainer.save_checkpoint(tmp_path / "run.ckpt")
+    other = Trainer(ModelConfig(mul=8, lmax=1, num_interactions=1, radial_hidden=16), _settings(), samples, [])
+    with pytest.raises(ValueError, match="config"):
+        other.load_checkpoint(ckpt)
+
+
+def test_bundle_loads_and_predicts(samples, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    trainer = Trainer(TINY, _settings(), samples, [])
+    trainer.run(until=2)
+    path = save_bundle(tmp_path / "tiny.pt", trainer.model, [11, 13, 14, 17], "tiny", "test model",
+                       {"steps": 2, "ids": ["a", "b"], "version": torch.__version__, "x": np.float32(1.5)})
+    raw = torch.load(path, weights_only=True)
+    assert raw["metadata"]["x"] == 1.5 and raw["species"] == [11, 13, 14, 17]
+    model = deepaw_nb.load_model(path)
+    assert model.info.name == "tiny" and model.info.species == (11, 13, 14, 17)
+    assert model.config == TINY
+    si = bulk("Si", "diamond", a=5.43)
+    result = deepaw_nb.predict(si, model=model, grid=(6, 6, 6), progress=False)
+    assert result.density.shape == (6, 6, 6) and np.isfinite(result.density).all()
+    # The loaded model reproduces the trained network.
+    sample = samples[0]
+    with torch.no_grad():
+        direct = forward(trainer.model.eval(), collate([sample])).numpy()
+    via_api = deepaw_nb.predict_points(si, _points_of(sample, si), model=model)
+    np.testing.assert_allclose(via_api, direct, rtol=1e-4, atol=1e-6)
+    with pytest.raises(UnsupportedElementError, match="Si|Al|Na"):
+        deepaw_nb.predict(bulk("Cu", "fcc", a=3.6), model=model, grid=(4, 4, 4), progress=False)
+
+
+def _points_of(sample, atoms) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Recover the probe positions of a sample: first edge of each probe, vector + sender atom."""
+    dst = sample.probe_dst.numpy()
+    first = np.searchsorted(dst, np.arange(sample.num_probes))
+    src = sample.probe_src.numpy()[first]
+    # vector = point - (atom + T): the point modulo the lattice is what matters for the density.
+    return atoms.positions[src] + sample.probe_vec.numpy()[first].astype(np.float64)
+
+
+def test_validation_split_is_stable() -> None:
+    ids = [f"s{i}" for i in range(200)]
+    val = validation_ids(ids, 0.1, seed=0)
+    assert 5 < len(val) < 40
+    assert set(validation_ids(ids[:100], 0.1, seed=0)) == {i for i in val if i in ids[:100]}
+
+
+def _load_script(name: str):  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location(name, ROOT / "data" / "recipes" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+@pytest.mark.skipif(
+    not (ROOT / "data" / "reference" / "index.json").is_file(), reason="reference data not packed"
+)
+def test_evaluate_script_runs_on_one_held_out_grid(samples, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    index = json.loads((ROOT / "data" / "reference" / "index.json").read_text())
+    grids = [s for s in index["structures"] if s["kind"] == "grid" and s["split"] == "test"]
+    if not grids:
+        pytest.skip("no held-out grid packed yet")
+    species = sorted({int(z) for z in range(1, 90)})
+    trainer = Trainer(TINY, _settings(), samples, [])
+    path = save_bundle(tmp_path / "tiny.pt", trainer.model, species, "tiny", "untrained test model")
+    rows = _load_script("evaluate").main(["--model", str(path), "--limit", "1", "--max-points", "300",
+                                          "--json", str(tmp_path / "rows.json")])
+    assert len(rows) == 1 and 0 < rows[0]["baseline_nmae"] < 1 and rows[0]["estimated"] is True
+    assert "| **mean** (1)" in capsys.readouterr().out
+    assert json.loads((tmp_path / "rows.json").read_text())[0]["id"] == rows[0]["id"]
