@@ -155,6 +155,13 @@ def test_auto_batch_follows_the_budget() -> None:
     assert sizer.next_size() == pytest.approx(4000, rel=0.02)
 
 
+def test_auto_batch_is_capped_by_time() -> None:
+    sizer = BatchSizer("auto", total=10**7, budget=400 * 10**9, free=10**12)
+    sizer.record(sizer.next_size(), 256 * 1000, seconds=0.256)
+    sizer.record(sizer.next_size(), 1024 * 1000, seconds=1.024)  # 1 ms per probe
+    assert sizer.next_size() == 2000  # TARGET_BATCH_SECONDS / 1 ms
+
+
 def test_compile_failure_falls_back_to_eager(si_model, si_atoms, reference_result, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     def broken_compile(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("no compiler here")

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from deepaw_nb.errors import GridError
-from deepaw_nb.engine.memory import CALIBRATION_BATCHES, batch_for_budget, bytes_per_probe
+from deepaw_nb.engine.memory import CALIBRATION_BATCHES, MIN_BATCH, batch_for_budget, bytes_per_probe
 
 _GIB = 1024**3
+#: Longest a batch should take (s): progress updates and Stop stay responsive, and beyond a
+#: few seconds of work per batch a bigger batch no longer buys throughput.
+TARGET_BATCH_SECONDS = 2.0
 
 
 class BatchSizer:
     """Yields batch sizes for a run of ``total`` probes.
 
     With ``requested="auto"`` the first batches have the calibration sizes; their measured peak
-    memory gives bytes per probe, and every later batch is the largest that fits ``budget``.
+    memory gives bytes per probe, and every later batch is the largest that fits ``budget``
+    and still finishes in about :data:`TARGET_BATCH_SECONDS` at the measured speed.
     With an integer the size is fixed, and once the footprint is measured a batch that could not
     fit in ``free`` memory is refused with a :class:`GridError` naming a size that fits.
     """
@@ -30,6 +34,7 @@ class BatchSizer:
         else:
             raise GridError(f"batch_size={requested!r} is not valid; pass a positive integer or 'auto'")
         self.measurements: list[tuple[int, int]] = []
+        self.seconds: list[tuple[int, float]] = []
         self.per_probe: float | None = None
         self._chosen: int | None = self.fixed
 
@@ -56,15 +61,25 @@ class BatchSizer:
             return CALIBRATION_BATCHES[len(self.measurements) + 1]
         return None
 
-    def record(self, size: int, peak_bytes: int) -> None:
-        """Store one calibration measurement (batch size, peak bytes above baseline)."""
+    def record(self, size: int, peak_bytes: int, seconds: float | None = None) -> None:
+        """Store one calibration measurement (batch size, peak bytes above baseline, seconds)."""
         self.measurements.append((int(size), int(max(peak_bytes, 0))))
+        if seconds is not None:
+            self.seconds.append((int(size), float(seconds)))
         if len(self.measurements) >= len(CALIBRATION_BATCHES) or not self.auto:
             self.per_probe = bytes_per_probe(self.measurements)
             if self.auto:
-                self._chosen = batch_for_budget(self.per_probe, self.budget, self.total)
+                self._chosen = min(batch_for_budget(self.per_probe, self.budget, self.total), self._time_cap())
             else:
                 self._check_fixed_fits()
+
+    def _time_cap(self) -> int:
+        """Largest batch expected to take about TARGET_BATCH_SECONDS (no cap if not timed)."""
+        if not self.seconds:
+            return self.total
+        size, seconds = self.seconds[-1]
+        per_probe_seconds = max(seconds, 1e-9) / max(size, 1)
+        return max(MIN_BATCH, int(TARGET_BATCH_SECONDS / per_probe_seconds))
 
     def _check_fixed_fits(self) -> None:
         assert self.fixed is not None and self.per_probe is not None
