@@ -142,9 +142,9 @@ def test_bad_batch_size(si_model, si_atoms, batch_size) -> None:  # type: ignore
 
 def test_fixed_batch_too_large_for_memory_is_refused() -> None:
     sizer = BatchSizer(10_000_000, total=10**8, budget=10**9, free=2 * 10**9)
-    sizer.record(sizer.next_size(), 256 * 4_000_000)  # 4 MB per probe measured
-    with pytest.raises(GridError, match="batch_size='auto' or at most"):
-        sizer.next_size() if sizer.per_probe is None else sizer._check_fixed_fits()
+    assert sizer.next_size() == 256  # a fixed size is first tried small
+    with pytest.raises(GridError, match="batch_size='auto' or at most 250"):
+        sizer.record(256, 256 * 4_000_000)  # 4 MB per probe measured
 
 
 def test_auto_batch_follows_the_budget() -> None:
