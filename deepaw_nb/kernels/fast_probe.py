@@ -10,20 +10,24 @@ edge geometry and the outputs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
-from deepaw_nb.kernels.layer import AtomRuns, FastLayer
+from deepaw_nb.kernels.gemm import linear
+from deepaw_nb.kernels.layer import FastLayer, edge_tiles
 from deepaw_nb.model.f_nonlocal import AtomContext, ProbeModel
 
 #: Edge-degree groups of the per-atom products: one per degree (the sparse choice, fastest
 #: measured on CPU; see benchmarks/README_kernel.md).
 DEFAULT_GROUPS = ((0,), (1,), (2,), (3,), (4,))
-#: Edges per chunk (whole probes): bounds the per-edge working set (~70 kB per edge, full model).
-DEFAULT_EDGE_CHUNK = 1024
+#: Edges per chunk (whole probes): bounds what a chunk keeps per edge (harmonics, radial
+#: weights) and the per-probe message sums.
+DEFAULT_EDGE_CHUNK = 4096
+#: Edges per tile: a (tile, group columns) block (<= ~2.5 MB, full model) stays in cache.
+DEFAULT_TILE = 128
 
 
 @dataclass
@@ -33,9 +37,18 @@ class PreparedAtoms:
 
     tables: list[list[torch.Tensor]]
     num_atoms: int
+    _cast: dict = field(default_factory=dict, repr=False)
 
     def to(self, device: torch.device | str) -> "PreparedAtoms":
         return PreparedAtoms([[t.to(device) for t in layer] for layer in self.tables], self.num_atoms)
+
+    def tables_as(self, dtype: torch.dtype) -> list[list[torch.Tensor]]:
+        """The tables in ``dtype`` (reduced-precision copies are made once and kept)."""
+        if dtype == self.tables[0][0].dtype:
+            return self.tables
+        if dtype not in self._cast:
+            self._cast[dtype] = [[t.to(dtype) for t in layer] for layer in self.tables]
+        return self._cast[dtype]
 
     @property
     def nbytes(self) -> int:
@@ -50,6 +63,10 @@ class FastProbeModel(nn.Module):
             harmonics, radial basis, gates and read-out modules).
         groups: edge-degree groups of the per-atom products (contiguous degree ranges).
         edge_chunk: about how many edges one chunk holds (a probe is never split).
+        tile: edges per tile of the per-atom products (cache blocking).
+
+    Under ``torch.autocast`` the per-edge products run in the autocast dtype (bf16/fp16) and
+    everything per probe (linear maps, gates, outputs) in float32.
     """
 
     def __init__(
@@ -57,6 +74,7 @@ class FastProbeModel(nn.Module):
         probe_model: ProbeModel,
         groups: tuple[tuple[int, ...], ...] | None = None,
         edge_chunk: int = DEFAULT_EDGE_CHUNK,
+        tile: int = DEFAULT_TILE,
     ) -> None:
         super().__init__()
         block = probe_model.interaction_block
@@ -68,9 +86,10 @@ class FastProbeModel(nn.Module):
         self.readout = probe_model.readout
         self.layers = nn.ModuleList(FastLayer(c, g, groups) for c, g in zip(block.convolutions, block.gates))
         # The three radial MLPs share their input: one (num_basis, 3 * hidden) product.
-        self.register_buffer("first", torch.cat([layer.first for layer in self.layers], dim=1))
+        self.register_buffer("first_t", torch.cat([layer.first for layer in self.layers], dim=1).t().contiguous())
         self._hidden = [layer.first.shape[1] for layer in self.layers]
         self.edge_chunk = int(edge_chunk)
+        self.tile = int(tile)
         self.representation_dim = probe_model.irreps_representation.dim
 
     @torch.no_grad()
@@ -103,41 +122,47 @@ class FastProbeModel(nn.Module):
         density = torch.empty(num_probes, dtype=torch.float32, device=device)
         representation = torch.empty(num_probes, self.representation_dim, dtype=torch.float32, device=device)
         offsets = torch.searchsorted(dst, torch.arange(num_probes + 1, device=device)).cpu().numpy()
-        for p0, p1 in _chunks(offsets, self.edge_chunk):
-            e0, e1 = int(offsets[p0]), int(offsets[p1])
-            features = self._chunk(prepared, src[e0:e1], dst[e0:e1] - p0, edge_vectors[e0:e1], p1 - p0)
-            representation[p0:p1] = features
-            density[p0:p1] = self.readout(features).squeeze(-1).float()
+        dtype = _compute_dtype(device)
+        tables = prepared.tables_as(dtype)
+        with torch.autocast(device.type, enabled=False):
+            for p0, p1 in _chunks(offsets, self.edge_chunk):
+                e0, e1 = int(offsets[p0]), int(offsets[p1])
+                features = self._chunk(tables, prepared.num_atoms, src[e0:e1], dst[e0:e1] - p0, edge_vectors[e0:e1], p1 - p0, dtype)
+                representation[p0:p1] = features
+                density[p0:p1] = self.readout(features).squeeze(-1)
         return density, representation
 
     def _chunk(
-        self, prepared: PreparedAtoms, src: torch.Tensor, dst: torch.Tensor, vectors: torch.Tensor, probes: int
+        self,
+        tables: list[list[torch.Tensor]],
+        num_atoms: int,
+        src: torch.Tensor,
+        dst: torch.Tensor,
+        vectors: torch.Tensor,
+        probes: int,
+        dtype: torch.dtype,
     ) -> torch.Tensor:
         """Representation (probes, D) of one chunk of whole probes (dst local to the chunk)."""
         order = torch.argsort(src, stable=True)
         src, dst, vectors = src[order], dst[order], vectors[order].float()
-        runs = _atom_runs(src, prepared.num_atoms)
-        sh = self.spherical_harmonics(vectors)
-        hidden = torch.nn.functional.silu(self.basis(vectors.norm(dim=1)) @ self.first)
+        tiles = edge_tiles(torch.bincount(src, minlength=num_atoms).tolist(), self.tile)
+        sh = self.spherical_harmonics(vectors).to(dtype)
+        hidden = torch.nn.functional.silu(linear(self.basis(vectors.norm(dim=1)), self.first_t)).to(dtype)
         features = None
         start = 0
-        for layer, tables, width in zip(self.layers, prepared.tables, self._hidden):
+        for layer, layer_tables, width in zip(self.layers, tables, self._hidden):
             layer_hidden = hidden[:, start : start + width]
             start += width
-            features = layer(tables, features, sh, layer_hidden, dst, runs, probes)
+            features = layer(layer_tables, features, sh, layer_hidden, dst, tiles, probes)
         assert features is not None
         return features
 
 
-def _atom_runs(sorted_src: torch.Tensor, num_atoms: int) -> AtomRuns:
-    """(atom, start, stop) of every sender present in ``sorted_src``."""
-    counts = torch.bincount(sorted_src, minlength=num_atoms).tolist()
-    runs, start = [], 0
-    for atom, count in enumerate(counts):
-        if count:
-            runs.append((atom, start, start + count))
-            start += count
-    return runs
+def _compute_dtype(device: torch.device) -> torch.dtype:
+    """The autocast dtype if autocast is on for ``device``, else float32."""
+    if torch.is_autocast_enabled(device.type):
+        return torch.get_autocast_dtype(device.type)
+    return torch.float32
 
 
 def _chunks(offsets: np.ndarray, edge_chunk: int) -> list[tuple[int, int]]:

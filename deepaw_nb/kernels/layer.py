@@ -7,19 +7,43 @@ from e3nn import o3
 from torch import nn
 
 from deepaw_nb.kernels.extract import linear_blocks, radial_weights, tensor_product_paths
+from deepaw_nb.kernels.gemm import linear
 from deepaw_nb.kernels.plan import LayerPlan
 from deepaw_nb.model.convolution import _ANGLE_SCALE, Convolution
 
-#: Atom runs of a chunk: (atom index, first edge, end edge) over edges sorted by sender.
-AtomRuns = list[tuple[int, int, int]]
+#: Tiles of a chunk's edges (sorted by sender): (first, end, [(atom, first, end), ...]) with
+#: one segment per sender present in the tile.
+Tiles = list[tuple[int, int, list[tuple[int, int, int]]]]
+
+
+def edge_tiles(counts: list[int], size: int) -> Tiles:
+    """Split edges sorted by sender (``counts[atom]`` edges each) into tiles of ``size`` edges."""
+    runs, start = [], 0
+    for atom, count in enumerate(counts):
+        if count:
+            runs.append((atom, start, start + count))
+            start += count
+    tiles, index = [], 0
+    for first in range(0, start, size):
+        last = min(first + size, start)
+        while runs[index][2] <= first:
+            index += 1
+        segments, k = [], index
+        while k < len(runs) and runs[k][1] < last:
+            atom, lo, hi = runs[k]
+            segments.append((atom, max(lo, first), min(hi, last)))
+            k += 1
+        tiles.append((first, last, segments))
+    return tiles
 
 
 class FastLayer(nn.Module):
     """The same function as ``gate(conv(...))`` of one probe layer, from that layer's weights.
 
-    Buffers hold plain matrices read out of the e3nn modules: ``second`` (radial MLP output
-    layer, columns in plan order), ``lin_<k>`` (``lin2`` of output irrep k, with ``lin3`` as an
-    extra column for 0e, scaled by 1/sqrt(num_neighbors)) and ``sc_<k>`` (self connection).
+    Buffers hold plain matrices read out of the e3nn modules, stored transposed for
+    :func:`~deepaw_nb.kernels.gemm.linear`: ``second_t`` (radial MLP output layer, rows in plan
+    order), ``lin_t_<k>`` (``lin2`` for message irrep k, with ``lin3`` as an extra row for 0e,
+    times 1/sqrt(num_neighbors)) and ``sc_t_<k>`` (self connection into output block k).
     The e3nn ``gate`` module itself is reused (it is per probe and cheap).
     """
 
@@ -28,67 +52,86 @@ class FastLayer(nn.Module):
         self.plan = LayerPlan(tensor_product_paths(conv.tp), conv.irreps_mid, groups)
         radial = radial_weights(conv.fc)
         self.register_buffer("first", radial.first)
-        self.register_buffer("second", radial.second[:, self.plan.weight_order].contiguous())
+        self.register_buffer("second_t", radial.second[:, self.plan.weight_order].t().contiguous())
         perm = self.plan.probe_permutation
         self.register_buffer("probe_permutation", perm if perm is not None else torch.zeros(0, dtype=torch.long))
+        # Per group, (start, dim, width, weight start) of every block, as plain ints.
+        self._blocks = [[(b.start, b.ir.dim, b.width, b.weight_start) for b in g.blocks] for g in self.plan.groups]
         self.gate = gate
         self.irreps_out = o3.Irreps(conv.irreps_out)
         self.irreps_receiver = o3.Irreps(conv.irreps_receiver)
         if any(mul == 0 for mul, _ in self.irreps_out) or len(self.irreps_out) != len(self.irreps_out.simplify()):
             raise ValueError(f"layer output irreps {self.irreps_out} must be simplified")
-        lin2 = linear_blocks(conv.lin2)
-        lin3 = linear_blocks(conv.lin3)
+        self._read_linear_maps(conv)
+
+    def _read_linear_maps(self, conv: Convolution) -> None:
+        lin2, lin3, sc = linear_blocks(conv.lin2), linear_blocks(conv.lin3), linear_blocks(conv.sc)
         scalar = o3.Irrep("0e")
-        self.out_index = {ir: k for k, (_, ir) in enumerate(self.irreps_out)}
-        for ir in self.plan.irreps:
-            rows = torch.tensor(self.plan.mid_order[ir], dtype=torch.long)
-            parts = [lin2[ir][rows]] if ir in lin2 else []
-            if ir == scalar and scalar in lin3:
-                parts.append(lin3[scalar][rows])
-            matrix = torch.cat(parts, dim=1) if parts else torch.zeros(len(rows), 0)
-            self.register_buffer(f"lin_{self.plan.irreps.index(ir)}", matrix * conv.message_norm)
         self.has_angle = scalar in lin3
-        sc = linear_blocks(conv.sc)
+        for k, ir in enumerate(self.plan.irreps):
+            rows = torch.tensor(self.plan.mid_order[ir], dtype=torch.long)
+            parts = [lin2[ir][rows]] if ir in lin2 else [torch.zeros(len(rows), 0)]
+            if ir == scalar and self.has_angle:
+                parts.append(lin3[scalar][rows])
+            matrix = torch.cat(parts, dim=1) * conv.message_norm
+            self.register_buffer(f"lin_t_{k}", matrix.t().contiguous())
         mask = conv.sc.output_mask
-        self.self_connected: dict[o3.Irrep, bool] = {}
-        for (mul, ir), block in zip(self.irreps_out, self.irreps_out.slices()):
+        # Per output block: (irrep, multiplicity, self-connected?, receiver slice or None).
+        self._out_blocks = []
+        receiver_slices = {ir: sl for (_, ir), sl in zip(self.irreps_receiver, self.irreps_receiver.slices())}
+        for k, ((mul, ir), block) in enumerate(zip(self.irreps_out, self.irreps_out.slices())):
             values = mask[block].unique()
             if len(values) != 1:
                 raise ValueError("self-connection mask is not uniform within an irrep block")
-            self.self_connected[ir] = bool(values.item() != 0)
-        for ir, matrix in sc.items():
-            self.register_buffer(f"sc_{self.out_index[ir]}", matrix)
-        self._sc_irreps = [ir for ir in sc]
-
-    def _matrix(self, kind: str, index: int) -> torch.Tensor:
-        return getattr(self, f"{kind}_{index}")
+            if ir in sc:
+                if len([r for _, r in self.irreps_receiver if r == ir]) != 1:
+                    raise ValueError(f"receiver irreps {self.irreps_receiver} must hold {ir} in one block")
+                self.register_buffer(f"sc_t_{k}", sc[ir].t().contiguous())
+            self._out_blocks.append((ir, mul, bool(values.item() != 0), receiver_slices.get(ir) if ir in sc else None))
 
     def messages(
-        self, tables: list[torch.Tensor], sh: torch.Tensor, hidden: torch.Tensor, dst: torch.Tensor, runs: AtomRuns, probes: int
+        self,
+        tables: list[torch.Tensor],
+        sh: torch.Tensor,
+        hidden: torch.Tensor,
+        dst: torch.Tensor,
+        tiles: Tiles,
+        probes: int,
     ) -> torch.Tensor:
         """Summed probe messages (probes, columns), layout ``[ir][m3][group, path, u]``.
 
         Args:
-            tables: ``plan.atom_tables`` of this layer's senders (per group).
+            tables: ``plan.atom_tables`` of this layer's senders (per group), compute dtype.
             sh: (E, dim sh) edge harmonics; hidden: (E, radial hidden) ``silu(basis @ first)``;
-            dst: (E,) probe index within the chunk; edges sorted by sender as listed in ``runs``.
+            dst: (E,) probe index within the chunk; edges sorted by sender.
+            tiles: :func:`edge_tiles` of the sorted senders.
+
+        Per tile of edges: ``T = Y @ A[atom]`` (one product per sender in the tile),
+        ``T *= w`` (one fused multiply over the irrep blocks), ``M.index_add_(dst, T)``; the
+        (edges, columns) message matrix never exists, only a cache-sized (tile, columns) block.
         """
-        weights = hidden @ self.second
-        edges = sh.shape[0]
+        weights = linear(hidden, self.second_t.to(hidden.dtype))
+        size = tiles[0][1] - tiles[0][0] if tiles else 1
         summed = []
-        for group, table in zip(self.plan.groups, tables):
+        for group, blocks, table in zip(self.plan.groups, self._blocks, tables):
+            total = hidden.new_zeros(probes, group.columns)
             y = sh[:, group.sh_slice]
-            if runs:
-                t = torch.cat([y[start:stop] @ table[atom] for atom, start, stop in runs])
-            else:
-                t = weights.new_zeros(0, group.columns)
-            for b in group.blocks:
-                view = t[:, b.start : b.start + b.size].view(edges, b.ir.dim, b.width)
-                view.mul_(weights[:, None, b.weight_start : b.weight_start + b.width].to(t.dtype))
-            summed.append(t.new_zeros(probes, group.columns).index_add_(0, dst, t))
+            buffer = hidden.new_empty(size, group.columns)
+            full_views = [buffer[:, c0 : c0 + dim * width].view(size, dim, width) for c0, dim, width, _ in blocks]
+            for first, last, segments in tiles:
+                n = last - first
+                for atom, lo, hi in segments:
+                    torch.mm(y[lo:hi], table[atom], out=buffer[lo - first : hi - first])
+                w = weights[first:last]
+                views = full_views if n == size else [
+                    buffer[:n, c0 : c0 + dim * width].view(n, dim, width) for c0, dim, width, _ in blocks
+                ]
+                torch._foreach_mul_(views, [w[:, None, w0 : w0 + width] for _, _, width, w0 in blocks])
+                total.index_add_(0, dst[first:last], buffer[:n])
+            summed.append(total)
         m = torch.cat(summed, dim=1) if len(summed) > 1 else summed[0]
         if self.probe_permutation.numel():
-            m = m[:, self.probe_permutation]
+            m = m.index_select(1, self.probe_permutation)
         return m
 
     def forward(
@@ -98,46 +141,40 @@ class FastLayer(nn.Module):
         sh: torch.Tensor,
         hidden: torch.Tensor,
         dst: torch.Tensor,
-        runs: AtomRuns,
+        tiles: Tiles,
         probes: int,
     ) -> torch.Tensor:
         """Gated layer output (probes, dim gate out) in e3nn layout, float32.
 
-        ``features`` are the probes' input features (e3nn layout); ``None`` means zero (layer 0),
-        which makes the self connection vanish.
+        ``features`` are the probes' input features (e3nn layout, float32); ``None`` means zero
+        (layer 0), which makes the self connection vanish.
         """
-        m = self.messages(tables, sh, hidden, dst, runs, probes)
+        m = self.messages(tables, sh, hidden, dst, tiles, probes)
         convolved: dict[o3.Irrep, torch.Tensor] = {}
         angle = None
         column = 0
         for k, ir in enumerate(self.plan.irreps):
             width = self.plan.widths[ir]
-            block = m[:, column : column + ir.dim * width].reshape(probes, ir.dim, width)
+            block = m[:, column : column + ir.dim * width].reshape(probes * ir.dim, width)
             column += ir.dim * width
-            result = (block @ self._matrix("lin", k)).float()  # (P, m, W [+1])
+            result = linear(block, getattr(self, f"lin_t_{k}").to(block.dtype)).float()
+            result = result.view(probes, ir.dim, -1)  # (P, m, W [+1])
             if ir == o3.Irrep("0e") and self.has_angle:
                 angle = _ANGLE_SCALE * result[:, 0, -1:]
                 result = result[..., :-1]
-            if ir in self.out_index:
-                convolved[ir] = result
+            convolved[ir] = result
         if angle is None:
             angle = m.new_zeros(probes, 1, dtype=torch.float32)
         cos, sin = angle.cos()[:, :, None], angle.sin()[:, :, None]
         pieces = []
-        for (mul, ir), block in zip(self.irreps_out, self.irreps_out.slices()):
+        for k, (ir, mul, self_connected, receiver_slice) in enumerate(self._out_blocks):
             conv = convolved.get(ir)
             if conv is None:
                 conv = angle.new_zeros(probes, ir.dim, mul)
-            out = sin * conv if self.self_connected[ir] else conv
-            if features is not None and ir in self._sc_irreps:
-                receiver = features[:, self.irreps_receiver.slices()[self._receiver_block(ir)]]
-                receiver = receiver.reshape(probes, -1, ir.dim).transpose(1, 2)
-                out = out + cos * (receiver @ self._matrix("sc", self.out_index[ir])).float()
-            pieces.append(out.transpose(1, 2).reshape(probes, block.stop - block.start))
+            out = sin * conv if self_connected else conv
+            if features is not None and receiver_slice is not None:
+                receiver = features[:, receiver_slice].reshape(probes, -1, ir.dim).transpose(1, 2)
+                own = linear(receiver.reshape(probes * ir.dim, -1), getattr(self, f"sc_t_{k}"))
+                out = out + cos * own.view(probes, ir.dim, mul)
+            pieces.append(out.transpose(1, 2).reshape(probes, mul * ir.dim))
         return self.gate(torch.cat(pieces, dim=1))
-
-    def _receiver_block(self, ir: o3.Irrep) -> int:
-        blocks = [i for i, (_, r) in enumerate(self.irreps_receiver) if r == ir]
-        if len(blocks) != 1:
-            raise ValueError(f"receiver irreps {self.irreps_receiver} must hold {ir} in one block")
-        return blocks[0]

@@ -55,6 +55,13 @@ class Group:
     blocks: list[Block]
     columns: int
 
+    def weight_columns(self) -> torch.Tensor:
+        """(columns,) long: for each T column, the radial-weight column (plan order) scaling it."""
+        index = [
+            torch.arange(b.weight_start, b.weight_start + b.width).repeat(b.ir.dim) for b in self.blocks
+        ]
+        return torch.cat(index) if index else torch.zeros(0, dtype=torch.long)
+
 
 class LayerPlan:
     """Column bookkeeping of one layer's messages (built once per kernel).
