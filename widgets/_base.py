@@ -135,6 +135,13 @@ class Debouncer:
     def pending(self) -> bool:
         return self._timer is not None
 
+    def cancel(self) -> None:
+        """Drop the pending call, if any."""
+        with self._lock:
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+
     def flush(self) -> None:
         """Run the pending call now (no-op when nothing is pending)."""
         with self._lock:

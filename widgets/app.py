@@ -22,12 +22,13 @@ from deepaw_widgets.timing_panel import TimingPanel
 __all__ = ["PredictionApp"]
 
 DEFAULT_EXAMPLE = "HfO2_monoclinic"
-RESULT_TABS = ("Isosurface", "Slices", "Export", "Compare with reference")
+RESULT_TABS = ("Isosurface", "Slices", "Export", "Compare")
 
 
-def _section(title: str, body: ipw.Widget, flex: str = "1 1 34em") -> ipw.VBox:
-    return ipw.VBox([ipw.HTML(f"<h4 style='margin:6px 0'>{title}</h4>"), body],
-                    layout=ipw.Layout(flex=flex, min_width="0", padding="0 8px 0 0"))
+def _section(title: str, body: ipw.Widget, column: bool = False) -> ipw.VBox:
+    """A titled block; ``column=True`` for one of two side-by-side columns (wraps when narrow)."""
+    layout = ipw.Layout(flex="1 1 34em", min_width="0", padding="0 8px 0 0") if column else ipw.Layout(width="100%")
+    return ipw.VBox([ipw.HTML(f"<h4 style='margin:6px 0'>{title}</h4>"), body], layout=layout)
 
 
 class PredictionApp(ipw.VBox):
@@ -59,13 +60,13 @@ class PredictionApp(ipw.VBox):
             structure = DEFAULT_EXAMPLE
         self.loader = StructureLoader(viewer=viewer)
         self.prediction = PredictionPanel(model=model, spacing=spacing)
-        self.timings = TimingPanel()
+        self.timings = TimingPanel(figure_width=480)
         self.isosurface = IsosurfaceViewer()
         self.slices = SliceViewer()
         self.export = ExportPanel(directory=output_dir)
         self.compare = ComparePanel()
         self.results = ipw.Tab(children=[self.isosurface, self.slices, self.export, self.compare], titles=RESULT_TABS)
-        row = ipw.HBox([_section("2 · Predict", self.prediction), _section("Where the time went", self.timings)],
+        row = ipw.HBox([_section("2 · Predict", self.prediction, column=True), _section("Where the time went", self.timings, column=True)],
                        layout=ipw.Layout(flex_flow="row wrap", width="100%"))
         super().__init__(
             children=[

@@ -23,6 +23,7 @@ __all__ = ["IsosurfaceViewer"]
 
 UNITS = (("e/Å³", "e/A3"), ("e/bohr³", "e/bohr3"))
 _DECADES = 4  # slider range: from max|ρ|·10⁻⁴ to max|ρ|
+_NEAR_MAX = 0.95  # a default isovalue above this share of max|ρ| draws (almost) nothing
 
 
 class IsosurfaceViewer(ipw.VBox):
@@ -38,8 +39,7 @@ class IsosurfaceViewer(ipw.VBox):
 
     def __init__(self, debounce: float = 0.2, max_points: int = 1_000_000, **kwargs: Any) -> None:
         self.max_points = int(max_points)
-        self.isovalue = ipw.FloatLogSlider(value=0.1, base=10, min=-4, max=0, step=0.01, description="isovalue",
-                                           readout_format=".3g", continuous_update=True, layout=ipw.Layout(width="26em"))
+        self.isovalue = self._new_slider(0.1, -4.0, 0.0, "isovalue")
         self.opacity = ipw.FloatSlider(value=0.6, min=0.05, max=1.0, step=0.05, description="opacity", layout=ipw.Layout(width="18em"))
         self.negative = ipw.ToggleButton(value=True, description="±", tooltip="also draw the surface at −isovalue (difference maps)",
                                          layout=ipw.Layout(width="3.5em"))
@@ -53,13 +53,11 @@ class IsosurfaceViewer(ipw.VBox):
         self._rho: np.ndarray | None = None
         self._cell: np.ndarray | None = None
         self._stride = 1
-        self._quiet = False
         self._lock = threading.RLock()
-        self._figure_box = ipw.Box(layout=ipw.Layout(width="100%"))
-        controls = ipw.HBox([self.isovalue, self.negative, self.opacity, self.unit])
-        super().__init__(children=[controls, self.info, self.message, self._figure_box], **kwargs)
+        self._figure_box = ipw.VBox(layout=ipw.Layout(width="100%"))
+        self._controls = ipw.HBox([self.isovalue, self.negative, self.opacity, self.unit])
+        super().__init__(children=[self._controls, self.info, self.message, self._figure_box], **kwargs)
         self.add_class("deepaw-isosurface-viewer")
-        self.isovalue.observe(self._on_isovalue, "value")
         self.opacity.observe(self._on_opacity, "value")
         self.negative.observe(lambda _: self._apply_isovalue(), "value")
         self.unit.observe(self._on_unit, "value")
@@ -79,7 +77,8 @@ class IsosurfaceViewer(ipw.VBox):
         if unit is not None:
             value = float(convert_density_units(value, unit, self.unit.value))
         self.isovalue.value = value
-        self.debounce.flush()
+        self.debounce.cancel()
+        self._apply_isovalue()
 
     # ---- building ---------------------------------------------------------------------------
     @traitlets.observe("result")
@@ -109,7 +108,7 @@ class IsosurfaceViewer(ipw.VBox):
         from deepaw_nb.viz import convert_density_units, isosurface_figure
 
         unit = self.unit.value
-        iso = float(self.isovalue.value) if keep_isovalue else None
+        iso = float(self.isovalue.value) if keep_isovalue else self._default_isovalue(result, unit)
         try:
             fig = isosurface_figure(result, isovalue=iso, unit=unit, opacity=self.opacity.value, show_negative=self.negative.value,
                                     max_points=self.max_points)
@@ -125,20 +124,48 @@ class IsosurfaceViewer(ipw.VBox):
         self._stride = int(meta["stride"])
         top = float(convert_density_units(float(np.abs(self._rho).max()), "e/A3", unit))
         low_exp, high_exp = math.log10(top) - _DECADES, math.log10(top)
-        self._quiet = True
-        try:  # move the slider to the figure's isovalue without recomputing the mesh
-            self.isovalue.min, self.isovalue.max = -300, 300
-            self.isovalue.value = float(meta["isovalue"])
-            self.isovalue.min, self.isovalue.max = low_exp, high_exp
-            self.isovalue.description = f"iso ({dict((v, k) for k, v in UNITS)[unit]})"
-        finally:
-            self._quiet = False
+        self._replace_slider(float(meta["isovalue"]), low_exp, high_exp, f"iso ({dict((v, k) for k, v in UNITS)[unit]})")
         lo, hi = (float(convert_density_units(float(x), "e/A3", unit)) for x in (self._rho.min(), self._rho.max()))
         self.info.value = (f"<small>data range {lo:.4g} … {hi:.4g} {dict((v, k) for k, v in UNITS)[unit]}"
                            + (f"; surfaces from every {self._stride}. grid point" if self._stride > 1 else "") + "</small>")
         widget = go.FigureWidget(fig)
         widget.layout.height = 520
         return widget
+
+    def _default_isovalue(self, result: Any, unit: str) -> float:
+        """The library's default isovalue (in ``unit``), kept clearly below max |ρ|.
+
+        On small grids many points can share the maximum, and a percentile then lands on it:
+        the surface would be (nearly) empty.  Half the maximum is used instead in that case.
+        """
+        from deepaw_nb.viz import choose_stride, convert_density_units, default_isovalue
+
+        stride = choose_stride(result.density.shape, self.max_points)
+        sub = np.asarray(result.density[::stride, ::stride, ::stride], dtype=float)
+        top = float(np.abs(sub).max())
+        iso = default_isovalue(sub)
+        if iso >= _NEAR_MAX * top:
+            iso = 0.5 * top
+        return float(convert_density_units(iso, "e/A3", unit))
+
+    def _new_slider(self, value: float, low_exp: float, high_exp: float, description: str) -> ipw.FloatLogSlider:
+        slider = ipw.FloatLogSlider(value=value, base=10, min=low_exp, max=high_exp, step=0.01, description=description,
+                                    readout_format=".3g", continuous_update=True, layout=ipw.Layout(width="26em"))
+        slider.add_class("deepaw-isovalue")
+        slider.observe(self._on_isovalue, "value")
+        return slider
+
+    def _replace_slider(self, value: float, low_exp: float, high_exp: float, description: str) -> None:
+        """Swap in a new slider with this range and value (no mesh update).
+
+        A fresh widget is created instead of changing ``min``/``max``/``value`` of the old
+        one: a browser slider that applies a new range before the new value clamps the old
+        value and sends it back, which would move the isosurface to the end of the range.
+        """
+        old, self.isovalue = self.isovalue, self._new_slider(value, low_exp, high_exp, description)
+        self._controls.children = [self.isovalue, *self._controls.children[1:]]
+        old.unobserve(self._on_isovalue, "value")
+        old.close()
 
     def _add_missing_surface(self, fig: go.Figure, meta: dict) -> None:
         """Make sure both surface traces exist (empty if needed), so the slider can fill them later."""
@@ -148,14 +175,20 @@ class IsosurfaceViewer(ipw.VBox):
         for key, color, sign in (("positive_trace", POSITIVE_COLOR, "+"), ("negative_trace", NEGATIVE_COLOR, "−")):
             if key not in meta:
                 empty = go.Mesh3d(template)
-                empty.update(x=[], y=[], z=[], i=[], j=[], k=[], color=color, name=f"{sign}isovalue", visible=key == "positive_trace" or self.negative.value)
+                empty.update(x=[], y=[], z=[], i=[], j=[], k=[], color=color, name=f"{sign}{meta['isovalue']:.3g} (no surface)",
+                             visible=key == "positive_trace" or self.negative.value)
                 fig.add_trace(empty)
                 meta[key] = len(fig.data) - 1
         self.positive_trace, self.negative_trace = int(meta["positive_trace"]), int(meta["negative_trace"])
 
     # ---- live updates -------------------------------------------------------------------------
     def _on_isovalue(self, change: dict) -> None:
-        if not self._quiet and self.figure is not None:
+        # A browser slider reports its (step-rounded) position once when it is drawn; a change
+        # smaller than half a step is that echo, not a user's move.
+        old, new = change["old"], change["new"]
+        if old > 0 and new > 0 and abs(math.log10(new / old)) < 0.5 * float(change["owner"].step):
+            return
+        if self.figure is not None:
             self.debounce.trigger()
 
     def _apply_isovalue(self) -> None:
@@ -171,10 +204,10 @@ class IsosurfaceViewer(ipw.VBox):
             negative = isosurface_mesh(-self._rho, self._cell, iso, self._stride) if self.negative.value else None
             with self.figure.batch_update():
                 pos = self.figure.data[self.positive_trace]
-                pos.update(**mesh_trace_data(*positive), name=f"+{label}")
+                pos.update(**mesh_trace_data(*positive), name=f"+{label}" + ("" if len(positive[1]) else " (no surface)"))
                 neg = self.figure.data[self.negative_trace]
                 if negative is not None:
-                    neg.update(**mesh_trace_data(*negative), name=f"−{label}", visible=True)
+                    neg.update(**mesh_trace_data(*negative), name=f"−{label}" + ("" if len(negative[1]) else " (no surface)"), visible=True)
                 else:
                     neg.visible = False
                 shown_negative = negative is not None and len(negative[1]) > 0
@@ -196,10 +229,8 @@ class IsosurfaceViewer(ipw.VBox):
 
         if self.figure is None:
             return
-        self._quiet = True
-        try:
-            self.isovalue.min, self.isovalue.max = -300, 300
-            self.isovalue.value = float(convert_density_units(float(self.isovalue.value), change["old"], change["new"]))
-        finally:
-            self._quiet = False
+        factor = float(convert_density_units(1.0, change["old"], change["new"]))
+        shift = math.log10(factor)
+        self._replace_slider(float(self.isovalue.value) * factor, self.isovalue.min + shift, self.isovalue.max + shift,
+                             self.isovalue.description)
         self._rebuild(keep_isovalue=True)

@@ -138,7 +138,7 @@ class PredictionPanel(ipw.VBox):
         shape = " × ".join(str(n) for n in result.grid_shape)
         if result.complete:
             self.progress.finish(
-                f"<b>100 %</b> · {total:,} probes in {format_seconds(result.wall_time)} · {rate:,.0f} probes/s in the probe model",
+                f"<b>100 %</b> · {total:,} probes in {format_seconds(result.wall_time)} · {rate:,.0f} probes/s",
                 "success",
             )
             self.message.show(f"Done: {result.atoms.get_chemical_formula()} on a {shape} grid in {result.wall_time:.1f} s", "success")

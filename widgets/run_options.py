@@ -76,7 +76,7 @@ class RunOptions(ipw.VBox):
         self.grid_mode = ipw.Dropdown(options=GRID_MODES, value="spacing", description="Grid:", style=_DESC)
         self.spacing = ipw.BoundedFloatText(value=spacing, min=0.01, max=5.0, step=0.01, description="spacing (Å):", style=_DESC)
         self.encut = ipw.BoundedFloatText(value=500.0, min=50.0, max=5000.0, step=10.0, description="ENCUT (eV):", style=_DESC)
-        self.grid_text = ipw.Text(value="48, 48, 48", description="nx, ny, nz:", style=_DESC)
+        self.grid_text = ipw.Text(value="48, 48, 48", description="nx, ny, nz:", style=_DESC, layout=ipw.Layout(width="17em"))
         self.grid_value_box = ipw.HBox([self.spacing])
         self.grid_preview = ipw.HTML()
         self.batch_size = ipw.Combobox(value="auto", options=["auto", "256", "1024", "4096", "16384", "65536"],

@@ -55,7 +55,7 @@ class SliceViewer(ipw.VBox):
         self.figure: go.FigureWidget | None = None
         self.debounce = Debouncer(self.redraw, debounce)
         self._plane_box = ipw.HBox([self.axis])
-        self._figure_box = ipw.Box(layout=ipw.Layout(width="100%"))
+        self._figure_box = ipw.VBox(layout=ipw.Layout(width="100%"))
         super().__init__(
             children=[ipw.HBox([self.mode, self.unit]), ipw.HBox([self._plane_box, self.position]), self.message, self._figure_box],
             **kwargs,

@@ -21,6 +21,10 @@ __all__ = ["StructureLoader", "structure_summary_html"]
 _NONE = "— choose an example —"
 
 
+def _row(*children: ipw.Widget) -> ipw.HBox:
+    return ipw.HBox(list(children), layout=ipw.Layout(align_items="center", margin="2px 0", overflow="visible"))
+
+
 def structure_summary_html(info: dict[str, Any]) -> str:
     """A short HTML summary of :func:`deepaw_nb.structure.describe` output."""
     a, b, c = info["cell_lengths"]
@@ -68,8 +72,8 @@ class StructureLoader(ipw.VBox):
         self.view = StructureView(backend=viewer)
         super().__init__(
             children=[
-                ipw.HBox([self.example_select, self.upload]),
-                ipw.HBox([self.path_text, self.load_button]),
+                _row(self.example_select, self.upload),
+                _row(self.path_text, self.load_button),
                 self.message,
                 self.summary,
                 self.view,

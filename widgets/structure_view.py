@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
+import json
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as ipw
@@ -16,9 +19,43 @@ __all__ = ["StructureView", "nglview_available"]
 BACKENDS = ("auto", "nglview", "plotly")
 
 
+def _labextension_version(name: str) -> str | None:
+    """Version of an installed JupyterLab extension (first hit on the Jupyter data path)."""
+    from jupyter_core.paths import jupyter_path
+
+    for base in jupyter_path("labextensions"):
+        package = Path(base) / name / "package.json"
+        if package.is_file():
+            try:
+                return str(json.loads(package.read_text())["version"])
+            except (OSError, ValueError, KeyError):
+                return None
+    return None
+
+
 def nglview_available() -> bool:
-    """Whether the optional ``nglview`` package can be imported."""
-    return importlib.util.find_spec("nglview") is not None
+    """Whether ``nglview`` imports and its browser part matches (major.minor) its Python part.
+
+    Some nglview releases ship a JupyterLab extension of another version than the Python
+    widget expects (4.0.1 ships 3.1.5), which shows only a JavaScript error; the app then uses
+    the plotly view.
+    """
+    if importlib.util.find_spec("nglview") is None:
+        return False
+    # Compare versions before importing: importing a mismatched nglview already puts a broken
+    # widget into the cell output.
+    try:
+        wanted = importlib.metadata.version("nglview")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    installed = _labextension_version("nglview-js-widgets")
+    if installed is None or installed.split(".")[:2] != wanted.split(".")[:2]:
+        return False
+    try:
+        import nglview  # noqa: F401
+    except Exception:  # noqa: BLE001 - e.g. nglview 3.1 needs pkg_resources (setuptools < 81)
+        return False
+    return True
 
 
 def plotly_structure_figure(atoms: Any) -> go.Figure:

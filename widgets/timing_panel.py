@@ -36,21 +36,26 @@ def timing_table_html(result: Any) -> str:
     if probe_seconds > 0:
         facts.append(f"{result.filled_probes / probe_seconds:,.0f} probes/s in the probe model")
     return (
-        "<table class='deepaw-timing-table'><thead><tr><th style='text-align:left'>stage</th><th>seconds</th><th>share</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table><small>{' · '.join(facts)}</small>"
+        "<table class='deepaw-timing-table' style='font-size:12px;line-height:1.25;border-collapse:collapse'><thead><tr><th style='text-align:left'>stage</th><th>seconds</th><th>share</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table><div style='font-size:12px;line-height:1.3'>{' · '.join(facts)}</div>"
     )
 
 
 class TimingPanel(ipw.VBox):
-    """Bar chart (:func:`deepaw_nb.viz.timing_figure`) and table of the stage times of ``result``."""
+    """Bar chart (:func:`deepaw_nb.viz.timing_figure`) and table of the stage times of ``result``.
+
+    Args:
+        figure_width: fixed figure width in px (default: plotly's automatic size).
+    """
 
     result = ResultTrait()
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, figure_width: int | None = None, **kwargs: Any) -> None:
+        self.figure_width = figure_width
         self.message = MessageLine()
         self.table = ipw.HTML()
         self.figure: go.FigureWidget | None = None
-        self._figure_box = ipw.Box()
+        self._figure_box = ipw.VBox(layout=ipw.Layout(width="100%"))
         super().__init__(children=[self.message, self._figure_box, self.table], **kwargs)
         self.add_class("deepaw-timing-panel")
         self.message.show("Run a prediction to see where the time goes.")
@@ -74,4 +79,7 @@ class TimingPanel(ipw.VBox):
         from deepaw_nb.viz import timing_figure
 
         self.table.value = timing_table_html(result)
-        return go.FigureWidget(timing_figure(result.timings))
+        fig = timing_figure(result.timings)
+        if self.figure_width:
+            fig.update_layout(width=self.figure_width)
+        return go.FigureWidget(fig)
