@@ -45,8 +45,8 @@ def linear_blocks(tp: o3.FullyConnectedTensorProduct) -> dict[o3.Irrep, torch.Te
     irreps_in, irreps_out = o3.Irreps(tp.irreps_in1), o3.Irreps(tp.irreps_out)
     if o3.Irreps(tp.irreps_in2) != o3.Irreps("0e"):
         raise CheckpointError(f"expected a linear tensor product with a 0e attribute, got {tp}; use kernel='e3nn'")
-    row_start = _copy_offsets(irreps_in)
-    col_start = _copy_offsets(irreps_out)
+    row_start = copy_offsets(irreps_in)
+    col_start = copy_offsets(irreps_out)
     blocks: dict[o3.Irrep, torch.Tensor] = {}
     for ir in {ir for _, ir in irreps_out}:
         rows, cols = len(copy_starts(irreps_in, ir)), len(copy_starts(irreps_out, ir))
@@ -63,7 +63,7 @@ def linear_blocks(tp: o3.FullyConnectedTensorProduct) -> dict[o3.Irrep, torch.Te
     return {ir: b.to(_device(tp)) for ir, b in blocks.items()}
 
 
-def _copy_offsets(irreps: o3.Irreps) -> list[int]:
+def copy_offsets(irreps: o3.Irreps) -> list[int]:
     """Per block, the index of its first copy among all copies of the same irrep."""
     seen: dict[o3.Irrep, int] = {}
     starts = []

@@ -40,10 +40,11 @@ def edge_tiles(counts: list[int], size: int) -> Tiles:
 class FastLayer(nn.Module):
     """The same function as ``gate(conv(...))`` of one probe layer, from that layer's weights.
 
-    Buffers hold plain matrices read out of the e3nn modules, stored transposed for
-    :func:`~deepaw_nb.kernels.gemm.linear`: ``second_t`` (radial MLP output layer, rows in plan
-    order), ``lin_t_<k>`` (``lin2`` for message irrep k, with ``lin3`` as an extra row for 0e,
-    times 1/sqrt(num_neighbors)) and ``sc_t_<k>`` (self connection into output block k).
+    Buffers hold plain matrices read out of the e3nn modules: ``second`` (radial MLP output
+    layer, (hidden, weights), columns in plan order) and, transposed for
+    :func:`~deepaw_nb.kernels.gemm.linear`, ``lin_t_<k>`` (``lin2`` for message irrep k, with
+    ``lin3`` as an extra row for 0e, times 1/sqrt(num_neighbors)) and ``sc_t_<k>`` (self
+    connection into output block k).
     The e3nn ``gate`` module itself is reused (it is per probe and cheap).
     """
 
@@ -52,11 +53,9 @@ class FastLayer(nn.Module):
         self.plan = LayerPlan(tensor_product_paths(conv.tp), conv.irreps_mid, groups)
         radial = radial_weights(conv.fc)
         self.register_buffer("first", radial.first)
-        self.register_buffer("second_t", radial.second[:, self.plan.weight_order].t().contiguous())
-        perm = self.plan.probe_permutation
-        self.register_buffer("probe_permutation", perm if perm is not None else torch.zeros(0, dtype=torch.long))
-        # Per group, (start, dim, width, weight start) of every block, as plain ints.
-        self._blocks = [[(b.start, b.ir.dim, b.width, b.weight_start) for b in g.blocks] for g in self.plan.groups]
+        self.register_buffer("second", radial.second[:, self.plan.weight_order].contiguous())
+        # Per group, (first column, width) of every slot, and the group's first weight column.
+        self._slots = [(g.slots, g.weight_start) for g in self.plan.groups]
         self.gate = gate
         self.irreps_out = o3.Irreps(conv.irreps_out)
         self.irreps_receiver = o3.Irreps(conv.irreps_receiver)
@@ -97,8 +96,8 @@ class FastLayer(nn.Module):
         dst: torch.Tensor,
         tiles: Tiles,
         probes: int,
-    ) -> torch.Tensor:
-        """Summed probe messages (probes, columns), layout ``[ir][m3][group, path, u]``.
+    ) -> list[torch.Tensor]:
+        """Summed probe messages, per group (probes, group columns) in slot layout (plan.py).
 
         Args:
             tables: ``plan.atom_tables`` of this layer's senders (per group), compute dtype.
@@ -107,32 +106,29 @@ class FastLayer(nn.Module):
             tiles: :func:`edge_tiles` of the sorted senders.
 
         Per tile of edges: ``T = Y @ A[atom]`` (one product per sender in the tile),
-        ``T *= w`` (one fused multiply over the irrep blocks), ``M.index_add_(dst, T)``; the
+        ``T *= w`` (one contiguous multiply per slot, see plan.py), ``M.index_add_(dst, T)``; the
         (edges, columns) message matrix never exists, only a cache-sized (tile, columns) block.
         """
-        weights = linear(hidden, self.second_t.to(hidden.dtype))
         size = tiles[0][1] - tiles[0][0] if tiles else 1
-        summed = []
-        for group, blocks, table in zip(self.plan.groups, self._blocks, tables):
-            total = hidden.new_zeros(probes, group.columns)
-            y = sh[:, group.sh_slice]
+        second = self.second.to(hidden.dtype)
+        weight_buffer = hidden.new_empty(size, second.shape[1])
+        state = []
+        for group, (slots, w0), table in zip(self.plan.groups, self._slots, tables):
             buffer = hidden.new_empty(size, group.columns)
-            full_views = [buffer[:, c0 : c0 + dim * width].view(size, dim, width) for c0, dim, width, _ in blocks]
-            for first, last, segments in tiles:
-                n = last - first
+            views = [buffer[:, c0 : c0 + width] for c0, width in slots]
+            state.append((slots, w0, table, sh[:, group.sh_slice], buffer, views))
+        summed = [hidden.new_zeros(probes, group.columns) for group in self.plan.groups]
+        for first, last, segments in tiles:
+            n = last - first
+            # Radial weights of this tile only (the chunk's would be ~13 kB per edge).
+            w = torch.mm(hidden[first:last], second, out=weight_buffer[:n])
+            for (slots, w0, table, y, buffer, full_views), total in zip(state, summed):
                 for atom, lo, hi in segments:
                     torch.mm(y[lo:hi], table[atom], out=buffer[lo - first : hi - first])
-                w = weights[first:last]
-                views = full_views if n == size else [
-                    buffer[:n, c0 : c0 + dim * width].view(n, dim, width) for c0, dim, width, _ in blocks
-                ]
-                torch._foreach_mul_(views, [w[:, None, w0 : w0 + width] for _, _, width, w0 in blocks])
+                views = full_views if n == size else [buffer[:n, c0 : c0 + width] for c0, width in slots]
+                torch._foreach_mul_(views, [w[:, w0 : w0 + width] for _, width in slots])
                 total.index_add_(0, dst[first:last], buffer[:n])
-            summed.append(total)
-        m = torch.cat(summed, dim=1) if len(summed) > 1 else summed[0]
-        if self.probe_permutation.numel():
-            m = m.index_select(1, self.probe_permutation)
-        return m
+        return summed
 
     def forward(
         self,
@@ -149,14 +145,13 @@ class FastLayer(nn.Module):
         ``features`` are the probes' input features (e3nn layout, float32); ``None`` means zero
         (layer 0), which makes the self connection vanish.
         """
-        m = self.messages(tables, sh, hidden, dst, tiles, probes)
+        summed = self.messages(tables, sh, hidden, dst, tiles, probes)
+        pieces = [torch.split(total, sizes, dim=1) for total, sizes in zip(summed, self.plan.splits)]
         convolved: dict[o3.Irrep, torch.Tensor] = {}
         angle = None
-        column = 0
         for k, ir in enumerate(self.plan.irreps):
-            width = self.plan.widths[ir]
-            block = m[:, column : column + ir.dim * width].reshape(probes * ir.dim, width)
-            column += ir.dim * width
+            block = torch.cat([pieces[g][i] for g, i in self.plan.runs[ir]], dim=1)  # (P, m * K)
+            block = block.view(probes * ir.dim, self.plan.widths[ir])
             result = linear(block, getattr(self, f"lin_t_{k}").to(block.dtype)).float()
             result = result.view(probes, ir.dim, -1)  # (P, m, W [+1])
             if ir == o3.Irrep("0e") and self.has_angle:
@@ -164,7 +159,7 @@ class FastLayer(nn.Module):
                 result = result[..., :-1]
             convolved[ir] = result
         if angle is None:
-            angle = m.new_zeros(probes, 1, dtype=torch.float32)
+            angle = summed[0].new_zeros(probes, 1, dtype=torch.float32)
         cos, sin = angle.cos()[:, :, None], angle.sin()[:, :, None]
         pieces = []
         for k, (ir, mul, self_connected, receiver_slice) in enumerate(self._out_blocks):

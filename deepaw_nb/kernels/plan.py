@@ -12,10 +12,13 @@ edges of each source atom (u*m2*m3 per path, 0.24 M per edge) -- followed by the
 the radial weights ``w[e, u]`` and the sum over the edges of each probe.  Paths are grouped by
 edge degree ``l2`` (``groups``) so each product only touches the harmonics it needs.
 
-Columns of a group's ``T`` are ordered ``[ir_out][m3][path, u]``: the radial weights then
-broadcast over ``m3`` as one strided multiply per block, and after the per-probe sum the
-columns are permuted (once per probe, not per edge) to ``[ir_out][m3][group, path, u]`` so
-``lin2``/``lin3`` become one matrix product per output irrep.
+Column layout of a group's ``T`` ("slots"): the group's output-irrep blocks are sorted by
+dimension, largest first, and the columns are ``[m3][block][path, u]`` where slot ``m3`` only
+holds the blocks with ``dim > m3``.  Those blocks are a *prefix* of the sorted list, so the
+radial weights of slot ``m3`` are one contiguous prefix of the group's weight columns and the
+scaling is one long contiguous multiply per slot.  After the per-probe sum the columns are
+regrouped (once per probe, not per edge) to ``[ir_out][m3][group, path, u]`` so ``lin2`` and
+``lin3`` become one matrix product per output irrep.
 """
 
 from __future__ import annotations
@@ -25,42 +28,45 @@ from dataclasses import dataclass, field
 import torch
 from e3nn import o3
 
-from deepaw_nb.kernels.extract import Path
+from deepaw_nb.kernels.extract import Path, copy_offsets
 
 
 @dataclass
 class Block:
-    """Columns ``[start, start + m3 * width)`` of a group's T: irrep ``ir``, (m3, width) layout.
+    """The paths of one group into output irrep ``ir``: ``width`` = sum of their multiplicities.
 
-    ``weight_start``: first of the ``width`` radial-weight columns (permuted order) it uses.
+    ``offset``: position of the block inside every slot that holds it (sum of the widths of
+    the larger blocks before it); ``weight_start``: its first radial-weight column (plan order).
     """
 
     ir: o3.Irrep
-    start: int
     width: int
+    offset: int
     weight_start: int
     paths: list[Path] = field(default_factory=list)
-
-    @property
-    def size(self) -> int:
-        return self.ir.dim * self.width
 
 
 @dataclass
 class Group:
-    """Paths whose edge degree ``l2`` lies in ``degrees``; ``sh_slice`` selects their harmonics."""
+    """Paths whose edge degree ``l2`` lies in ``degrees``; ``sh_slice`` selects their harmonics.
+
+    ``slots[m3] = (first column, width)``: slot ``m3`` holds the first ``width`` weight
+    columns of the group (from ``weight_start``), one for each of its columns.
+    """
 
     degrees: tuple[int, ...]
     sh_slice: slice
     blocks: list[Block]
-    columns: int
+    weight_start: int
+    slots: list[tuple[int, int]]
 
-    def weight_columns(self) -> torch.Tensor:
-        """(columns,) long: for each T column, the radial-weight column (plan order) scaling it."""
-        index = [
-            torch.arange(b.weight_start, b.weight_start + b.width).repeat(b.ir.dim) for b in self.blocks
-        ]
-        return torch.cat(index) if index else torch.zeros(0, dtype=torch.long)
+    @property
+    def columns(self) -> int:
+        return sum(width for _, width in self.slots)
+
+    def column(self, block: Block, m3: int) -> int:
+        """First T column of ``block`` at component ``m3``."""
+        return self.slots[m3][0] + block.offset
 
 
 class LayerPlan:
@@ -68,11 +74,10 @@ class LayerPlan:
 
     Attributes:
         groups: the degree groups with their blocks.
-        weight_order: (num_weights,) long; radial weights permuted into block order.
-        mid_order: per output irrep (the order of ``irreps``), the rows of the ``lin2`` matrix
-            (copies of that irrep in e3nn's mid irreps) in kernel order.
-        probe_permutation: (total columns,) long; probe messages from ``[group][ir][m3][k]`` to
-            ``[ir][m3][group, k]`` (``None`` if that is the identity).
+        weight_order: (num_weights,) long; radial weights permuted into plan order.
+        mid_order: per message irrep, the copies of that irrep in e3nn's mid irreps, in the
+            order of the kernel's per-irrep message columns (rows of the ``lin2`` matrix).
+        splits, runs: how summed messages are cut and regrouped per irrep (``_probe_runs``).
         irreps: the distinct message irreps, in order; ``widths[ir]`` = copies over all groups.
     """
 
@@ -82,61 +87,67 @@ class LayerPlan:
         degrees = sorted({p.l2 for p in paths})
         if sorted(d for g in groups for d in g) != degrees:
             raise ValueError(f"groups {groups} do not partition the edge degrees {degrees}")
-        mid_copy_start = self._mid_copy_starts(o3.Irreps(irreps_mid))
+        mid_copy_start = copy_offsets(o3.Irreps(irreps_mid))
         self.groups: list[Group] = []
         weight_order: list[int] = []
-        self.mid_order: dict[o3.Irrep, list[int]] = {ir: [] for ir in self.irreps}
-        for group in groups:
-            group = tuple(sorted(group))
-            if group != tuple(range(group[0], group[-1] + 1)):
-                raise ValueError(f"degree group {group} must be a contiguous range")
-            sh_slice = slice(group[0] ** 2, (group[-1] + 1) ** 2)
-            blocks, column = [], 0
-            for ir in self.irreps:
-                chosen = [p for p in paths if p.l2 in group and p.ir_out == ir]
-                if not chosen:
-                    continue
+        for degrees_g in groups:
+            degrees_g = tuple(sorted(degrees_g))
+            if degrees_g != tuple(range(degrees_g[0], degrees_g[-1] + 1)):
+                raise ValueError(f"degree group {degrees_g} must be a contiguous range")
+            sh_slice = slice(degrees_g[0] ** 2, (degrees_g[-1] + 1) ** 2)
+            group_weight_start = len(weight_order)
+            present = [ir for ir in self.irreps if any(p.l2 in degrees_g and p.ir_out == ir for p in paths)]
+            blocks, offset = [], 0
+            for ir in sorted(present, key=lambda r: -r.dim):  # stable: irreps order within a dim
+                chosen = [p for p in paths if p.l2 in degrees_g and p.ir_out == ir]
                 width = sum(p.mul for p in chosen)
-                blocks.append(Block(ir, column, width, len(weight_order), chosen))
-                column += ir.dim * width
+                blocks.append(Block(ir, width, offset, len(weight_order), chosen))
+                offset += width
                 for p in chosen:
                     weight_order.extend(range(p.weight_offset, p.weight_offset + p.mul))
-                    self.mid_order[ir].extend(range(mid_copy_start[p.mid_block], mid_copy_start[p.mid_block] + p.mul))
-            self.groups.append(Group(group, sh_slice, blocks, column))
+            slots, column = [], 0
+            for m3 in range(max((b.ir.dim for b in blocks), default=0)):
+                width = sum(b.width for b in blocks if b.ir.dim > m3)
+                slots.append((column, width))
+                column += width
+            self.groups.append(Group(degrees_g, sh_slice, blocks, group_weight_start, slots))
         self.weight_order = torch.tensor(weight_order, dtype=torch.long)
+        self.mid_order: dict[o3.Irrep, list[int]] = {ir: [] for ir in self.irreps}
+        for g in self.groups:
+            for b in g.blocks:
+                for p in b.paths:
+                    self.mid_order[b.ir].extend(range(mid_copy_start[p.mid_block], mid_copy_start[p.mid_block] + p.mul))
         self.widths = {ir: len(rows) for ir, rows in self.mid_order.items()}
-        self.probe_permutation = self._probe_permutation()
-
-    @staticmethod
-    def _mid_copy_starts(irreps_mid: o3.Irreps) -> list[int]:
-        """Per mid block, the index of its first copy among all copies of the same irrep."""
-        seen: dict[o3.Irrep, int] = {}
-        starts = []
-        for mul, ir in irreps_mid:
-            starts.append(seen.get(ir, 0))
-            seen[ir] = seen.get(ir, 0) + mul
-        return starts
+        self.splits, self.runs = self._probe_runs()
 
     @property
     def columns(self) -> int:
         """Length of one probe's message vector (e3nn's mid irreps dimension)."""
         return sum(g.columns for g in self.groups)
 
-    def _probe_permutation(self) -> torch.Tensor | None:
-        group_offsets, total = [], 0
+    def _probe_runs(self) -> tuple[list[list[int]], dict[o3.Irrep, list[tuple[int, int]]]]:
+        """How to regroup summed messages from slot layout to ``[ir][m3][group, path, u]``.
+
+        Returns ``splits[g]`` (widths that cut group g's columns into runs, in column order) and
+        ``runs[ir]`` ((group, run index) of the runs that make up irrep ``ir``, in order).
+        """
+        splits: list[list[int]] = []
+        index: list[dict[tuple[int, int], int]] = []
         for g in self.groups:
-            group_offsets.append(total)
-            total += g.columns
-        order: list[int] = []
+            sizes, where = [], {}
+            for m3 in range(len(g.slots)):
+                for k, b in enumerate(g.blocks):
+                    if b.ir.dim > m3:
+                        where[(m3, k)] = len(sizes)
+                        sizes.append(b.width)
+            splits.append(sizes)
+            index.append(where)
+        runs: dict[o3.Irrep, list[tuple[int, int]]] = {ir: [] for ir in self.irreps}
         for ir in self.irreps:
-            for m in range(ir.dim):
-                for g, offset in zip(self.groups, group_offsets):
-                    for b in g.blocks:
-                        if b.ir == ir:
-                            first = offset + b.start + m * b.width
-                            order.extend(range(first, first + b.width))
-        perm = torch.tensor(order, dtype=torch.long)
-        return None if torch.equal(perm, torch.arange(total)) else perm
+            for m3 in range(ir.dim):
+                for gi, g in enumerate(self.groups):
+                    runs[ir].extend((gi, index[gi][(m3, k)]) for k, b in enumerate(g.blocks) if b.ir == ir)
+        return splits, runs
 
     @torch.no_grad()
     def atom_tables(self, senders: torch.Tensor) -> list[torch.Tensor]:
@@ -149,12 +160,17 @@ class LayerPlan:
         tables = []
         for g in self.groups:
             rows = g.sh_slice.stop - g.sh_slice.start
-            parts = []
-            for b in g.blocks:
-                per_path = [self._path_table(p, senders, g.sh_slice.start, rows) for p in b.paths]
-                # (atoms, rows, m3, width) -> (atoms, rows, m3 * width)
-                parts.append(torch.cat(per_path, dim=3).reshape(atoms, rows, b.size))
-            tables.append(torch.cat(parts, dim=2).contiguous())
+            # Per block: (atoms, rows, m3, width), paths side by side along the last axis.
+            per_block = [
+                torch.cat([self._path_table(p, senders, g.sh_slice.start, rows) for p in b.paths], dim=3)
+                for b in g.blocks
+            ]
+            slots = [
+                torch.cat([t[:, :, m3] for b, t in zip(g.blocks, per_block) if b.ir.dim > m3], dim=2)
+                for m3 in range(len(g.slots))
+            ]
+            table = torch.cat(slots, dim=2) if slots else senders.new_zeros(atoms, rows, 0)
+            tables.append(table.contiguous())
         return tables
 
     @staticmethod
