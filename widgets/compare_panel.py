@@ -60,7 +60,6 @@ class ComparePanel(ipw.VBox):
         super().__init__(children=[*sources, self.message, self.table, self.error_slice], **kwargs)
         self.add_class("deepaw-compare-panel")
         self.load_button.on_click(lambda _: self.load(self.path_text.value))
-        self.path_text.on_submit(lambda _: self.load(self.path_text.value))
         self.upload.observe(self._on_upload, "value")
         self.shipped_select.observe(self._on_shipped, "value")
         self.message.show("Load a reference density (same structure; the grid must match or be a multiple).")

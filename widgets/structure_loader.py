@@ -84,7 +84,6 @@ class StructureLoader(ipw.VBox):
         traitlets.dlink((self, "structure"), (self.view, "structure"))
         self.example_select.observe(self._on_example, "value")
         self.load_button.on_click(lambda _: self.load_path(self.path_text.value))
-        self.path_text.on_submit(lambda _: self.load_path(self.path_text.value))
         self.upload.observe(self._on_upload, "value")
         if isinstance(initial, Atoms):
             self.set_structure(initial, "given structure")
