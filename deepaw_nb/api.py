@@ -40,13 +40,13 @@ def _resolve_model(model: DensityModel | str | Path | None, timer: StageTimer) -
 
 
 def get_predictor(
-    model: DensityModel, device: str = "auto", precision: str = "fp32", compile: bool = False
+    model: DensityModel, device: str = "auto", precision: str = "fp32", compile: bool = False, kernel: str = "fast"
 ) -> Predictor:
-    """A cached :class:`Predictor` for this model, device, precision and compile setting."""
-    key = (id(model), str(device), str(precision).lower(), bool(compile))
+    """A cached :class:`Predictor` for this model, device, precision, compile and kernel setting."""
+    key = (id(model), str(device), str(precision).lower(), bool(compile), str(kernel).strip().lower())
     predictor = _PREDICTORS.get(key)
     if predictor is None or predictor.model is not model:
-        predictor = Predictor(model, device=device, precision=precision, compile=compile)
+        predictor = Predictor(model, device=device, precision=precision, compile=compile, kernel=kernel)
         _PREDICTORS[key] = predictor
         while len(_PREDICTORS) > _MAX_PREDICTORS:
             _PREDICTORS.popitem(last=False)
@@ -109,6 +109,7 @@ def predict(
     compile: bool = False,
     progress: bool | ProgressCallback | None = True,
     cancel: CancelSignal = None,
+    kernel: str = "fast",
 ) -> DensityResult:
     """Predict the electron density (e/Å³) on a grid of a periodic structure.
 
@@ -125,6 +126,7 @@ def predict(
         progress: tqdm bar (True), nothing (False) or ``callback(done, total, elapsed_s)``.
         cancel: ``threading.Event`` or callable; when set, the run stops after the current batch
             and the result holds the finished part (``result.filled_fraction``).
+        kernel: ``"fast"`` (exact fast probe model, default) or ``"e3nn"`` (the e3nn modules).
     """
     start = time.perf_counter()
     timer = StageTimer()
@@ -133,7 +135,7 @@ def predict(
     with timer.stage("structure preparation"):
         shape = resolve_grid_shape(np.asarray(atoms.cell), grid=grid, encut=encut, spacing=spacing)
         check_grid_memory(shape, cell=np.asarray(atoms.cell))
-    predictor = get_predictor(density_model, device, precision, compile)
+    predictor = get_predictor(density_model, device, precision, compile, kernel)
     timer = _rebind_timer(timer, predictor)
     context = predictor.atom_context(atoms, timer)
     graph = GridProbeGraph(atoms.positions, np.asarray(atoms.cell), shape, density_model.cutoff)
@@ -172,6 +174,7 @@ def predict_points(
     compile: bool = False,
     progress: bool | ProgressCallback | None = False,
     cancel: CancelSignal = None,
+    kernel: str = "fast",
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Density (e/Å³) at arbitrary Cartesian points (N, 3) in Å; shape (N,).
 
@@ -184,7 +187,7 @@ def predict_points(
     pts = np.asarray(points, dtype=np.float64)
     if pts.ndim != 2 or pts.shape[1] != 3 or not np.isfinite(pts).all():
         raise StructureError(f"points must be a finite (N, 3) array of Cartesian Å, got shape {pts.shape}")
-    predictor = get_predictor(density_model, device, precision, compile)
+    predictor = get_predictor(density_model, device, precision, compile, kernel)
     timer = _rebind_timer(timer, predictor)
     context = predictor.atom_context(atoms, timer)
     cell = np.asarray(atoms.cell)

@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--precision", default="fp32", choices=["fp32", "tf32", "bf16", "fp16"])
     predict.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     predict.add_argument("--compile", action="store_true", help="torch.compile the probe model")
+    predict.add_argument(
+        "--kernel", default="fast", choices=["fast", "e3nn"], help="probe-model kernel (default: fast, exact)"
+    )
     predict.add_argument("--f-nonlocal", metavar="PATH", help="DeePAW F_nonlocal checkpoint (default: bundled model)")
     predict.add_argument("--f-local", metavar="PATH", help="matching DeePAW F_local checkpoint")
     predict.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -83,6 +86,7 @@ def _predict(args: argparse.Namespace) -> int:
         device=args.device,
         compile=args.compile,
         progress=not args.quiet,
+        kernel=args.kernel,
     )
     result.timings["model load"] += timer.seconds["model load"]
     if not result.complete:
@@ -95,6 +99,7 @@ def _predict(args: argparse.Namespace) -> int:
     print(f"{result.atoms.get_chemical_formula()}: grid {result.grid_shape}, {result.electron_count():.4f} electrons")
     print(
         f"model {prov['model']['name']}, device {prov['device']}, precision {prov['effective_precision']}, "
+        f"kernel {prov['kernel']}, "
         f"batch sizes {prov['batch_sizes_used']}"
     )
     print(result.timing_table())

@@ -20,6 +20,7 @@ from deepaw_nb.engine.progress import CancelSignal, Progress, ProgressCallback, 
 from deepaw_nb.engine.timing import StageTimer
 from deepaw_nb.errors import DeepawError
 from deepaw_nb.graph import Edges, atom_edges
+from deepaw_nb.kernels import build_probe_kernel, describe_kernel, prepare_atoms, resolve_kernel
 from deepaw_nb.model import AtomContext, DensityModel
 
 EdgeSource = Callable[[int, int], Edges]
@@ -48,6 +49,8 @@ class Predictor:
             probe model; the once-per-structure atom model always runs in fp32).
         compile: ``torch.compile`` the probe model; on failure it warns and runs eagerly.
         memory_budget: bytes one batch may use (default: a share of free memory).
+        kernel: ``"fast"`` (exact reformulation, :mod:`deepaw_nb.kernels`) or ``"e3nn"`` (the
+            e3nn modules themselves) for the probe model.
     """
 
     def __init__(
@@ -57,6 +60,7 @@ class Predictor:
         precision: str = "fp32",
         compile: bool = False,
         memory_budget: int | None = None,
+        kernel: str = "fast",
     ) -> None:
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
@@ -68,7 +72,9 @@ class Predictor:
         self.memory_budget = memory_budget
         self.compile_requested = bool(compile)
         self.compile_error: str | None = None
-        self._probe_model = self.model.f_nonlocal.probe_model
+        self.kernel = resolve_kernel(kernel)
+        self._probe_eager = build_probe_kernel(self.model.f_nonlocal.probe_model, self.kernel)
+        self._probe_model = self._probe_eager
         if compile:
             self._probe_model = self._compiled(self._probe_model)
 
@@ -82,21 +88,25 @@ class Predictor:
     def _compile_failed(self, exc: BaseException) -> None:
         self.compile_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
         warnings.warn(f"torch.compile failed ({self.compile_error}); running the probe model eagerly", stacklevel=3)
-        self._probe_model = self.model.f_nonlocal.probe_model
+        self._probe_model = self._probe_eager
 
     @property
     def compiled(self) -> bool:
         return self.compile_requested and self.compile_error is None
 
     # ---- per structure ---------------------------------------------------------------------
-    def atom_context(self, atoms: Atoms, timer: StageTimer) -> AtomContext:
-        """Atom graph and atom model (fp32), once per structure, on the device."""
+    def atom_context(self, atoms: Atoms, timer: StageTimer) -> AtomContext | object:
+        """Atom graph and atom model (fp32), once per structure, on the device.
+
+        Returns what the probe kernel reads: the :class:`AtomContext`, or for ``kernel="fast"``
+        its per-structure tables (``kernel.prepare(context)``).
+        """
         with timer.stage("atom graph"):
             edges = atom_edges(atoms.positions, np.asarray(atoms.cell), self.model.cutoff)
         with timer.stage("atom model"), torch.no_grad():
             numbers = torch.as_tensor(atoms.numbers, dtype=torch.long, device=self.device)
             src, dst, vec = self._to_device(edges)
-            return self.model.atom_context(numbers, src, dst, vec)
+            return prepare_atoms(self._probe_eager, self.model.atom_context(numbers, src, dst, vec))
 
     def _to_device(self, edges: Edges) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         tensors = (
@@ -131,7 +141,7 @@ class Predictor:
         except torch.OutOfMemoryError:
             raise
         except Exception as exc:  # noqa: BLE001
-            if self._probe_model is self.model.f_nonlocal.probe_model:
+            if self._probe_model is self._probe_eager:
                 raise
             self._compile_failed(exc)
             return self._probe_model(context, src, dst, vec, count)
@@ -219,6 +229,7 @@ class Predictor:
             "effective_precision": effective_precision(self.precision, self.device),
             "compile": self.compiled,
             "compile_error": self.compile_error,
-            "kernel": "e3nn",
+            "kernel": self.kernel,
+            "kernel_backend": describe_kernel(self._probe_eager, self.device),
         }
 

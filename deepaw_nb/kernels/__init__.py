@@ -15,16 +15,26 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import nn
 
 from deepaw_nb.errors import DeviceError
+from deepaw_nb.kernels import gemm
 from deepaw_nb.kernels.fast_probe import FastProbeModel, PreparedAtoms
 from deepaw_nb.model.f_nonlocal import AtomContext, ProbeModel
 
 #: Kernel names accepted by :func:`build_probe_kernel`, the engine and the CLI.
 KERNELS = ("fast", "e3nn")
 
-__all__ = ["KERNELS", "FastProbeModel", "PreparedAtoms", "build_probe_kernel", "prepare_atoms", "resolve_kernel"]
+__all__ = [
+    "KERNELS",
+    "FastProbeModel",
+    "PreparedAtoms",
+    "build_probe_kernel",
+    "describe_kernel",
+    "prepare_atoms",
+    "resolve_kernel",
+]
 
 
 def resolve_kernel(kernel: str) -> str:
@@ -52,3 +62,12 @@ def prepare_atoms(kernel: nn.Module, context: AtomContext) -> Any:
     """What to pass ``kernel`` instead of ``context``: ``kernel.prepare(context)`` if it has one."""
     prepare = getattr(kernel, "prepare", None)
     return prepare(context) if callable(prepare) else context
+
+
+def describe_kernel(kernel: nn.Module, device: torch.device | str = "cpu") -> str:
+    """What computes the probe model, for provenance: ``"e3nn"`` or the fast kernel's backend."""
+    if not isinstance(kernel, FastProbeModel):
+        return "e3nn"
+    if torch.device(device).type == "cpu":
+        return f"torch ({gemm.backend()} products)"
+    return "torch"
