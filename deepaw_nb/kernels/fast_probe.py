@@ -65,8 +65,11 @@ class FastProbeModel(nn.Module):
         edge_chunk: about how many edges one chunk holds (a probe is never split).
         tile: edges per tile of the per-atom products (cache blocking).
 
-    Under ``torch.autocast`` the per-edge products run in the autocast dtype (bf16/fp16) and
-    everything per probe (linear maps, gates, outputs) in float32.
+    Under ``torch.autocast`` the dense products (radial MLP, ``lin2``/``lin3``) run in the
+    autocast dtype (bf16/fp16).  The memory-bound per-edge work (products with the atom
+    tables, weight scaling, sums over edges) stays float32 on CPUs, which have no faster
+    reduced-precision elementwise path (and oneDNN re-plans every new small product shape),
+    and uses the autocast dtype on GPUs.  Gates and outputs are float32.
     """
 
     def __init__(
@@ -123,11 +126,12 @@ class FastProbeModel(nn.Module):
         representation = torch.empty(num_probes, self.representation_dim, dtype=torch.float32, device=device)
         offsets = torch.searchsorted(dst, torch.arange(num_probes + 1, device=device)).cpu().numpy()
         dtype = _compute_dtype(device)
-        tables = prepared.tables_as(dtype)
+        edge_dtype = torch.float32 if device.type == "cpu" else dtype
+        tables = prepared.tables_as(edge_dtype)
         with torch.autocast(device.type, enabled=False):
             for p0, p1 in _chunks(offsets, self.edge_chunk):
                 e0, e1 = int(offsets[p0]), int(offsets[p1])
-                features = self._chunk(tables, prepared.num_atoms, src[e0:e1], dst[e0:e1] - p0, edge_vectors[e0:e1], p1 - p0, dtype)
+                features = self._chunk(tables, prepared.num_atoms, src[e0:e1], dst[e0:e1] - p0, edge_vectors[e0:e1], p1 - p0, dtype, edge_dtype)
                 representation[p0:p1] = features
                 density[p0:p1] = self.readout(features).squeeze(-1)
         return density, representation
@@ -141,12 +145,13 @@ class FastProbeModel(nn.Module):
         vectors: torch.Tensor,
         probes: int,
         dtype: torch.dtype,
+        edge_dtype: torch.dtype,
     ) -> torch.Tensor:
         """Representation (probes, D) of one chunk of whole probes (dst local to the chunk)."""
         order = torch.argsort(src, stable=True)
         src, dst, vectors = src[order], dst[order], vectors[order].float()
         tiles = edge_tiles(torch.bincount(src, minlength=num_atoms).tolist(), self.tile)
-        sh = self.spherical_harmonics(vectors).to(dtype)
+        sh = self.spherical_harmonics(vectors).to(edge_dtype)
         hidden = torch.nn.functional.silu(linear(self.basis(vectors.norm(dim=1)), self.first_t)).to(dtype)
         features = None
         start = 0

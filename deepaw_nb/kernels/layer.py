@@ -100,8 +100,9 @@ class FastLayer(nn.Module):
         """Summed probe messages, per group (probes, group columns) in slot layout (plan.py).
 
         Args:
-            tables: ``plan.atom_tables`` of this layer's senders (per group), compute dtype.
-            sh: (E, dim sh) edge harmonics; hidden: (E, radial hidden) ``silu(basis @ first)``;
+            tables: ``plan.atom_tables`` of this layer's senders (per group), in ``sh.dtype``.
+            sh: (E, dim sh) edge harmonics (dtype of the per-edge work); hidden: (E, radial
+                hidden) ``silu(basis @ first)`` (dtype of the dense products);
             dst: (E,) probe index within the chunk; edges sorted by sender.
             tiles: :func:`edge_tiles` of the sorted senders.
 
@@ -112,16 +113,17 @@ class FastLayer(nn.Module):
         size = tiles[0][1] - tiles[0][0] if tiles else 1
         second = self.second.to(hidden.dtype)
         weight_buffer = hidden.new_empty(size, second.shape[1])
+        edge = sh.dtype
         state = []
         for group, (slots, w0), table in zip(self.plan.groups, self._slots, tables):
-            buffer = hidden.new_empty(size, group.columns)
+            buffer = sh.new_empty(size, group.columns)
             views = [buffer[:, c0 : c0 + width] for c0, width in slots]
             state.append((slots, w0, table, sh[:, group.sh_slice], buffer, views))
-        summed = [hidden.new_zeros(probes, group.columns) for group in self.plan.groups]
+        summed = [sh.new_zeros(probes, group.columns) for group in self.plan.groups]
         for first, last, segments in tiles:
             n = last - first
             # Radial weights of this tile only (the chunk's would be ~13 kB per edge).
-            w = torch.mm(hidden[first:last], second, out=weight_buffer[:n])
+            w = torch.mm(hidden[first:last], second, out=weight_buffer[:n]).to(edge)
             for (slots, w0, table, y, buffer, full_views), total in zip(state, summed):
                 for atom, lo, hi in segments:
                     torch.mm(y[lo:hi], table[atom], out=buffer[lo - first : hi - first])
@@ -146,13 +148,14 @@ class FastLayer(nn.Module):
         (layer 0), which makes the self connection vanish.
         """
         summed = self.messages(tables, sh, hidden, dst, tiles, probes)
+        dtype = hidden.dtype
         pieces = [torch.split(total, sizes, dim=1) for total, sizes in zip(summed, self.plan.splits)]
         convolved: dict[o3.Irrep, torch.Tensor] = {}
         angle = None
         for k, ir in enumerate(self.plan.irreps):
             block = torch.cat([pieces[g][i] for g, i in self.plan.runs[ir]], dim=1)  # (P, m * K)
-            block = block.view(probes * ir.dim, self.plan.widths[ir])
-            result = linear(block, getattr(self, f"lin_t_{k}").to(block.dtype)).float()
+            block = block.view(probes * ir.dim, self.plan.widths[ir]).to(dtype)
+            result = linear(block, getattr(self, f"lin_t_{k}").to(dtype)).float()
             result = result.view(probes, ir.dim, -1)  # (P, m, W [+1])
             if ir == o3.Irrep("0e") and self.has_angle:
                 angle = _ANGLE_SCALE * result[:, 0, -1:]
