@@ -106,6 +106,18 @@ class PredictionPanel(ipw.VBox):
         self.stop_button.disabled = not change["new"]
 
     def _work(self, structure: Any, request: tuple, kwargs: dict[str, Any], cancel: threading.Event) -> None:
+        try:
+            result = self._predict(structure, request, kwargs, cancel)
+            if result is not None:
+                try:
+                    self.result = result  # the linked viewers draw it in this thread
+                except Exception as exc:  # noqa: BLE001 - a viewer failed; the result itself is fine
+                    self.message.show_error(exc)
+        finally:
+            self.running = False
+
+    def _predict(self, structure: Any, request: tuple, kwargs: dict[str, Any], cancel: threading.Event) -> Any:
+        """Load the model and predict; None (with the reason shown) when nothing came out."""
         from deepaw_nb import predict
 
         try:
@@ -114,23 +126,18 @@ class PredictionPanel(ipw.VBox):
             if cancel.is_set():
                 self.progress.finish("stopped before the first batch", "warning")
                 self.message.show("Stopped before any probe was computed; nothing to keep", "warning")
-                return
+                return None
             self.progress.note("building graphs and running the atom model ...")
             result = predict(structure, model=model, progress=self.progress.update, cancel=cancel, **kwargs)
-            if load_seconds:  # the model was loaded for this run: count it, as predict would
-                result.timings["model load"] = result.timings.get("model load", 0.0) + load_seconds
-                result.wall_time += load_seconds
-            self._report(result)
         except Exception as exc:  # noqa: BLE001 - every failure becomes one line
             self.message.show_error(exc)
             self.progress.finish("failed", "danger")
-            return
-        finally:
-            self.running = False
-        try:
-            self.result = result
-        except Exception as exc:  # noqa: BLE001 - a viewer failed; the result itself is fine
-            self.message.show_error(exc)
+            return None
+        if load_seconds:  # the model was loaded for this run: count it, as predict would
+            result.timings["model load"] = result.timings.get("model load", 0.0) + load_seconds
+            result.wall_time += load_seconds
+        self._report(result)
+        return result
 
     def _report(self, result: Any) -> None:
         done, total = result.filled_probes, result.num_points
