@@ -120,6 +120,11 @@ def main(argv: list[str] | None = None) -> None:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = args.work_dir / f"{args.name}.ckpt"
     trainer, train_ids, val_ids, species = make_trainer(args)
+    data_record = args.work_dir / f"{args.name}.data.json"
+    if args.export_only and data_record.is_file():
+        # Describe the data the run actually trained on, not what is packed now.
+        used = json.loads(data_record.read_text())
+        train_ids, val_ids, species = used["train_ids"], used["val_ids"], used["species"]
     if args.resume or args.export_only:
         if not checkpoint.is_file():
             raise SystemExit(f"no checkpoint {checkpoint}; start without --resume")
@@ -130,6 +135,8 @@ def main(argv: list[str] | None = None) -> None:
         log(f"config {trainer.config.to_dict()}; {params} parameters; species {species}")
         curves_csv = args.out_dir / f"{args.name}_curves.csv"
         curves_png = args.out_dir / f"{args.name}_curves.png"
+
+        data_record.write_text(json.dumps({"train_ids": train_ids, "val_ids": val_ids, "species": species}))
 
         def on_record(record: dict) -> None:
             log(json.dumps(record))
