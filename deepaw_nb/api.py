@@ -15,10 +15,12 @@ from deepaw_nb.engine.predictor import Predictor
 from deepaw_nb.engine.progress import CancelSignal, ProgressCallback
 from deepaw_nb.engine.timing import StageTimer
 from deepaw_nb.errors import DeepawError, StructureError
-from deepaw_nb.graph import GridProbeGraph, point_edges
+from deepaw_nb.engine.resume import RunCheckpoint, fingerprint
+from deepaw_nb.engine.sources import grid_subset_source, points_source, whole_grid_source
 from deepaw_nb.grid import check_grid_memory, resolve_grid_shape
 from deepaw_nb.model import DensityModel, load_model
 from deepaw_nb.result import DensityResult
+from deepaw_nb.symmetry import grid_symmetry, no_reduction
 
 #: Predictors kept alive between calls so a model is loaded and moved to a device once.
 _PREDICTORS: OrderedDict[tuple, Predictor] = OrderedDict()
@@ -110,6 +112,8 @@ def predict(
     progress: bool | ProgressCallback | None = True,
     cancel: CancelSignal = None,
     kernel: str = "fast",
+    symmetry: bool = True,
+    checkpoint_dir: str | Path | None = None,
 ) -> DensityResult:
     """Predict the electron density (e/Å³) on a grid of a periodic structure.
 
@@ -127,6 +131,11 @@ def predict(
         cancel: ``threading.Event`` or callable; when set, the run stops after the current batch
             and the result holds the finished part (``result.filled_fraction``).
         kernel: ``"fast"`` (exact fast probe model, default) or ``"e3nn"`` (the e3nn modules).
+        symmetry: evaluate only symmetry-irreducible grid points and copy the rest (exact; used
+            when the space-group operations map the grid onto itself, else every point is
+            evaluated — ``result.provenance["symmetry"]`` says which and why).
+        checkpoint_dir: save finished batches there; a run killed midway and started again with
+            the same arguments resumes instead of starting over.
     """
     start = time.perf_counter()
     timer = StageTimer()
@@ -135,21 +144,46 @@ def predict(
     with timer.stage("structure preparation"):
         shape = resolve_grid_shape(np.asarray(atoms.cell), grid=grid, encut=encut, spacing=spacing)
         check_grid_memory(shape, cell=np.asarray(atoms.cell))
+    with timer.stage("structure preparation"):
+        plan = grid_symmetry(atoms, shape) if symmetry else no_reduction(shape, "turned off (symmetry=False)")
     predictor = get_predictor(density_model, device, precision, compile, kernel)
     timer = _rebind_timer(timer, predictor)
     context = predictor.atom_context(atoms, timer)
-    graph = GridProbeGraph(atoms.positions, np.asarray(atoms.cell), shape, density_model.cutoff)
-    stream = predictor.stream(context, graph.edges, graph.num_probes, timer, batch_size, progress, cancel)
+    cell = np.asarray(atoms.cell)
+    if plan.used:
+        source = grid_subset_source(atoms.positions, cell, shape, plan.representatives, density_model.cutoff)
+    else:
+        source = whole_grid_source(atoms.positions, cell, shape, density_model.cutoff)
+    resume = None
+    if checkpoint_dir is not None:
+        key = fingerprint(
+            numbers=atoms.numbers, positions=atoms.positions, cell=cell, shape=shape, model=density_model.info.sha256,
+            config=density_model.config.to_dict(), settings=predictor.describe(), symmetry=plan.used,
+        )
+        resume = RunCheckpoint(checkpoint_dir, key, plan.num_evaluations)
+    stream = predictor.stream(
+        context, source, plan.num_evaluations, timer, batch_size, progress, cancel, resume=resume
+    )
     with timer.stage("assembly"):
-        density = stream.density.reshape(shape)
+        density = plan.expand(stream.density, shape) if plan.used else stream.density.reshape(shape)
+        filled = stream.done if not plan.used else int(np.isfinite(density).sum())
     provenance = _provenance(density_model, predictor, stream, batch_size)
-    provenance.update({"grid_shape": shape, "interrupted": stream.interrupted})
+    provenance.update(
+        {
+            "grid_shape": shape,
+            "interrupted": stream.interrupted,
+            "symmetry": plan.describe(),
+            "out_of_memory_retries": stream.out_of_memory_retries,
+            "events": stream.events,
+            "resumed_probes": stream.resumed,
+        }
+    )
     return DensityResult(
         density=density,
         atoms=atoms,
         timings=timer.as_dict(),
         provenance=provenance,
-        filled_probes=stream.done,
+        filled_probes=filled,
         wall_time=time.perf_counter() - start,
         overlapped_stages=tuple(sorted(timer.overlapped)),
     )
@@ -190,11 +224,7 @@ def predict_points(
     predictor = get_predictor(density_model, device, precision, compile, kernel)
     timer = _rebind_timer(timer, predictor)
     context = predictor.atom_context(atoms, timer)
-    cell = np.asarray(atoms.cell)
-
-    def edge_source(start: int, stop: int):  # type: ignore[no-untyped-def]
-        return point_edges(atoms.positions, cell, pts[start:stop], density_model.cutoff)
-
+    edge_source = points_source(atoms.positions, np.asarray(atoms.cell), pts, density_model.cutoff)
     stream = predictor.stream(
         context, edge_source, len(pts), timer, batch_size, progress, cancel, want_representation=return_representation
     )

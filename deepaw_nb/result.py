@@ -69,7 +69,7 @@ class DensityResult:
         atoms: the structure (Å).
         timings: seconds per pipeline stage, in pipeline order.
         provenance: model name and sha256, precision, batch size, device, versions, ...
-        filled_probes: how many grid points (in flat C order from the start) hold values.
+        filled_probes: how many grid points hold values (the others are NaN).
         wall_time: seconds from start to end of the prediction.
         overlapped_stages: stages that ran in a helper thread concurrently with others.
     """

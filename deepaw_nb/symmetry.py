@@ -74,7 +74,8 @@ class GridSymmetry:
         return np.asarray(values)[self.inverse].reshape(shape)
 
 
-def _identity(shape: tuple[int, int, int], reason: str, spacegroup: str = "", total_ops: int = 1) -> GridSymmetry:
+def no_reduction(shape: tuple[int, int, int], reason: str, spacegroup: str = "", total_ops: int = 1) -> GridSymmetry:
+    """A plan that evaluates every grid point (with the reason why)."""
     n = int(np.prod(shape))
     return GridSymmetry(False, reason, spacegroup, 1, total_ops, np.arange(n), np.arange(n))
 
@@ -110,21 +111,21 @@ def grid_symmetry(atoms: Atoms, shape: tuple[int, int, int]) -> GridSymmetry:
         warnings.simplefilter("ignore", DeprecationWarning)
         data = spglib.get_symmetry_dataset(cell, symprec=SYMPREC)
     if data is None:
-        return _identity(shape, "spglib found no symmetry")
+        return no_reduction(shape, "spglib found no symmetry")
     spacegroup = f"{data.international} ({data.number})"
     rotations, translations = np.asarray(data.rotations), np.asarray(data.translations)
     total = len(rotations)
     if total == 1:
-        return _identity(shape, "the structure has no symmetry beyond the identity (P1)", spacegroup, total)
+        return no_reduction(shape, "the structure has no symmetry beyond the identity (P1)", spacegroup, total)
     if not _operations_hold(atoms, rotations, translations):
-        return _identity(
+        return no_reduction(
             shape, f"the structure is only approximately {spacegroup} (atoms off by > {POSITION_TOLERANCE} Å)",
             spacegroup, total,
         )
     dims = np.asarray(shape)
     keep = [i for i in range(total) if _grid_compatible(rotations[i], translations[i], dims)]
     if len(keep) <= 1:
-        return _identity(shape, f"no {spacegroup} operation maps the {shape} grid onto itself", spacegroup, total)
+        return no_reduction(shape, f"no {spacegroup} operation maps the {shape} grid onto itself", spacegroup, total)
     representative = _orbit_minimum(rotations[keep], translations[keep], dims)
     reps, inverse = np.unique(representative, return_inverse=True)
     reason = f"{spacegroup}: {len(keep)} of {total} operations map the grid onto itself"

@@ -20,7 +20,7 @@ GRID = (12, 12, 12)
 
 @pytest.fixture(scope="module")
 def reference_result(si_model, si_atoms):  # type: ignore[no-untyped-def]
-    return deepaw_nb.predict(si_atoms, model=si_model, grid=GRID, batch_size=500, device="cpu", progress=False)
+    return deepaw_nb.predict(si_atoms, model=si_model, symmetry=False, grid=GRID, batch_size=500, device="cpu", progress=False)
 
 
 def test_result_shape_timings_and_provenance(reference_result) -> None:  # type: ignore[no-untyped-def]
@@ -49,13 +49,13 @@ def test_batch_size_does_not_change_the_density(si_model, si_atoms, reference_re
         values = deepaw_nb.predict_points(si_atoms, points, model=si_model, batch_size=1)
         np.testing.assert_allclose(values, reference_result.density.ravel()[:40], rtol=0, atol=1e-6)
         return
-    result = deepaw_nb.predict(si_atoms, model=si_model, grid=grid, batch_size=batch_size, progress=False)
+    result = deepaw_nb.predict(si_atoms, model=si_model, symmetry=False, grid=grid, batch_size=batch_size, progress=False)
     scale = np.abs(reference_result.density).max()
     np.testing.assert_allclose(result.density, reference_result.density, rtol=0, atol=1e-6 * scale)
 
 
 def test_auto_batch_size_is_measured(si_model, si_atoms) -> None:  # type: ignore[no-untyped-def]
-    result = deepaw_nb.predict(si_atoms, model=si_model, grid=(16, 16, 16), progress=False)
+    result = deepaw_nb.predict(si_atoms, model=si_model, symmetry=False, grid=(16, 16, 16), progress=False)
     prov = result.provenance
     assert prov["bytes_per_probe"] and prov["bytes_per_probe"] > 0
     assert prov["batch_sizes_used"][0] <= 256  # first calibration batch
@@ -63,7 +63,7 @@ def test_auto_batch_size_is_measured(si_model, si_atoms) -> None:  # type: ignor
 
 def test_progress_callback_reports_every_batch(si_model, si_atoms) -> None:  # type: ignore[no-untyped-def]
     calls: list[tuple[int, int, float]] = []
-    deepaw_nb.predict(si_atoms, model=si_model, grid=GRID, batch_size=400, progress=lambda *a: calls.append(a))
+    deepaw_nb.predict(si_atoms, model=si_model, symmetry=False, grid=GRID, batch_size=400, progress=lambda *a: calls.append(a))
     done = [c[0] for c in calls]
     assert done == sorted(done) and done[-1] == np.prod(GRID) and all(c[1] == np.prod(GRID) for c in calls)
     assert len(calls) == -(-np.prod(GRID) // 400) + (1 if 400 > 256 else 0) or len(calls) >= 4
@@ -81,7 +81,7 @@ def test_cancel_event_keeps_finished_batches(si_model, si_atoms, reference_resul
         stop.set()
 
     result = deepaw_nb.predict(
-        si_atoms, model=si_model, grid=GRID, batch_size=300, progress=after_first_batch, cancel=stop
+        si_atoms, model=si_model, symmetry=False, grid=GRID, batch_size=300, progress=after_first_batch, cancel=stop
     )
     assert not result.complete and 0 < result.filled_probes < np.prod(GRID)
     flat = result.density.ravel()
@@ -93,27 +93,27 @@ def test_cancel_event_keeps_finished_batches(si_model, si_atoms, reference_resul
 
 
 def test_cancel_callable_and_keyboard_interrupt(si_model, si_atoms) -> None:  # type: ignore[no-untyped-def]
-    result = deepaw_nb.predict(si_atoms, model=si_model, grid=GRID, batch_size=300, progress=False, cancel=lambda: True)
+    result = deepaw_nb.predict(si_atoms, model=si_model, symmetry=False, grid=GRID, batch_size=300, progress=False, cancel=lambda: True)
     assert result.filled_probes == 256  # the first (measuring) batch
 
     def interrupt(done: int, total: int, elapsed: float) -> None:
         if done >= 600:
             raise KeyboardInterrupt
 
-    result = deepaw_nb.predict(si_atoms, model=si_model, grid=GRID, batch_size=300, progress=interrupt)
+    result = deepaw_nb.predict(si_atoms, model=si_model, symmetry=False, grid=GRID, batch_size=300, progress=interrupt)
     assert result.provenance["interrupted"] and 600 <= result.filled_probes < np.prod(GRID)
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_reduced_precision_is_close_and_recorded(si_model, si_atoms, reference_result, precision) -> None:  # type: ignore[no-untyped-def]
-    result = deepaw_nb.predict(si_atoms, model=si_model, grid=GRID, precision=precision, progress=False)
+    result = deepaw_nb.predict(si_atoms, model=si_model, symmetry=False, grid=GRID, precision=precision, progress=False)
     assert result.provenance["precision"] == precision
     diff = np.abs(result.density - reference_result.density).sum() / np.abs(reference_result.density).sum()
     assert 0 < diff < 0.05
 
 
 def test_tf32_on_cpu_is_plain_fp32(si_model, si_atoms, reference_result) -> None:  # type: ignore[no-untyped-def]
-    result = deepaw_nb.predict(si_atoms, model=si_model, grid=GRID, precision="tf32", batch_size=500, progress=False)
+    result = deepaw_nb.predict(si_atoms, model=si_model, symmetry=False, grid=GRID, precision="tf32", batch_size=500, progress=False)
     assert result.provenance["effective_precision"] == "fp32"
     np.testing.assert_array_equal(result.density, reference_result.density)
 
@@ -130,14 +130,14 @@ def test_bad_device_or_precision(si_model, si_atoms, options, message) -> None: 
     if torch.cuda.is_available() and options.get("device") == "cuda:7" and torch.cuda.device_count() > 7:
         pytest.skip("this machine has 8 GPUs")
     with pytest.raises(DeviceError, match=message) as info:
-        deepaw_nb.predict(si_atoms, model=si_model, grid=GRID, progress=False, **options)
+        deepaw_nb.predict(si_atoms, model=si_model, symmetry=False, grid=GRID, progress=False, **options)
     assert "\n" not in str(info.value)
 
 
 @pytest.mark.parametrize("batch_size", [0, -3, "big", True, 2.5])
 def test_bad_batch_size(si_model, si_atoms, batch_size) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(GridError, match="batch_size"):
-        deepaw_nb.predict(si_atoms, model=si_model, grid=GRID, batch_size=batch_size, progress=False)
+        deepaw_nb.predict(si_atoms, model=si_model, symmetry=False, grid=GRID, batch_size=batch_size, progress=False)
 
 
 def test_fixed_batch_too_large_for_memory_is_refused() -> None:

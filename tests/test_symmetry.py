@@ -72,3 +72,28 @@ def test_slightly_distorted_structure_is_not_symmetrised() -> None:
     si.positions[1] += [2e-4, 0, 0]  # within spglib's tolerance, but not exact
     plan = grid_symmetry(si, (12, 12, 12))
     assert not plan.used and "approximately" in plan.reason
+
+
+@pytest.mark.parametrize(
+    ("name", "shape"),
+    [("hfo2", (10, 10, 10)), ("si", (12, 12, 12)), ("rutile", (10, 10, 6)), ("p1", (7, 8, 9))],
+)
+def test_reduced_prediction_equals_the_full_one(si_model, name: str, shape) -> None:  # type: ignore[no-untyped-def]
+    import deepaw_nb
+
+    atoms = {
+        "hfo2": _hfo2,
+        "si": lambda: bulk("Si", "diamond", a=5.43),
+        "rutile": lambda: ase.io.read(REPO / "data" / "examples" / "TiO2_rutile.cif"),
+        "p1": lambda: ase.io.read(REFERENCE / "triclinic_l4.json"),
+    }[name]()
+    reduced = deepaw_nb.predict(atoms, model=si_model, grid=shape, progress=False)
+    full = deepaw_nb.predict(atoms, model=si_model, grid=shape, progress=False, symmetry=False)
+    info = reduced.provenance["symmetry"]
+    assert info["used"] == (name != "p1"), info["reason"]
+    assert not full.provenance["symmetry"]["used"] and "turned off" in full.provenance["symmetry"]["reason"]
+    if name != "p1":
+        assert info["evaluations"] < np.prod(shape)
+    assert reduced.complete
+    scale = float(np.abs(full.density).max())
+    assert float(np.abs(reduced.density - full.density).max()) <= 1e-5 * scale

@@ -36,15 +36,24 @@ class BatchSizer:
         self.measurements: list[tuple[int, int]] = []
         self.seconds: list[tuple[int, float]] = []
         self.per_probe: float | None = None
+        self.shrunk = False
         self._chosen: int | None = self.fixed
 
     @property
     def calibrating(self) -> bool:
         """Whether the next batch still measures memory."""
-        return self.per_probe is None
+        return self.per_probe is None and not self.shrunk
+
+    def shrink(self, size: int) -> None:
+        """Use at most ``size`` probes per batch from now on (after an out-of-memory failure)."""
+        self.shrunk = True
+        self._chosen = max(1, min(int(size), self._chosen or int(size)))
 
     def next_size(self) -> int:
         """Size of the next batch (before it is measured)."""
+        if self.shrunk:
+            assert self._chosen is not None
+            return self._chosen
         if self.per_probe is None:
             if self.auto:
                 return CALIBRATION_BATCHES[len(self.measurements)]
@@ -55,7 +64,7 @@ class BatchSizer:
 
     def following_size(self) -> int | None:
         """Size of the batch after the current one, if already known (so it can be prefetched)."""
-        if self.per_probe is not None:
+        if self.per_probe is not None or self.shrunk:
             return self._chosen
         if self.auto and len(self.measurements) + 1 < len(CALIBRATION_BATCHES):
             return CALIBRATION_BATCHES[len(self.measurements) + 1]
@@ -63,6 +72,8 @@ class BatchSizer:
 
     def record(self, size: int, peak_bytes: int, seconds: float | None = None) -> None:
         """Store one calibration measurement (batch size, peak bytes above baseline, seconds)."""
+        if self.shrunk:
+            return
         self.measurements.append((int(size), int(max(peak_bytes, 0))))
         if seconds is not None:
             self.seconds.append((int(size), float(seconds)))

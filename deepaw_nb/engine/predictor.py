@@ -5,9 +5,6 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -15,27 +12,15 @@ from ase import Atoms
 
 from deepaw_nb.engine.batching import BatchSizer
 from deepaw_nb.engine.device import effective_precision, precision_context, resolve_device, resolve_precision
-from deepaw_nb.engine.memory import PeakMemory, default_budget_bytes, free_memory_bytes
-from deepaw_nb.engine.progress import CancelSignal, Progress, ProgressCallback, cancel_requested
+from deepaw_nb.engine.memory import default_budget_bytes, free_memory_bytes
+from deepaw_nb.engine.progress import CancelSignal, ProgressCallback
+from deepaw_nb.engine.resume import RunCheckpoint
+from deepaw_nb.engine.stream import EdgeSource, StreamOutput, is_out_of_memory, run_stream
 from deepaw_nb.engine.timing import StageTimer
 from deepaw_nb.errors import DeepawError
 from deepaw_nb.graph import Edges, atom_edges
 from deepaw_nb.kernels import build_probe_kernel, describe_kernel, prepare_atoms, resolve_kernel
 from deepaw_nb.model import AtomContext, DensityModel
-
-EdgeSource = Callable[[int, int], Edges]
-
-
-@dataclass
-class StreamOutput:
-    """Values of one streamed run over ``total`` probes (flat order)."""
-
-    density: np.ndarray
-    representation: np.ndarray | None
-    done: int
-    interrupted: bool
-    batch_sizes: list[int]
-    bytes_per_probe: float | None
 
 
 class Predictor:
@@ -138,10 +123,8 @@ class Predictor:
     def _run_probe_model(self, context, src, dst, vec, count):  # type: ignore[no-untyped-def]
         try:
             return self._probe_model(context, src, dst, vec, count)
-        except torch.OutOfMemoryError:
-            raise
         except Exception as exc:  # noqa: BLE001
-            if self._probe_model is self._probe_eager:
+            if self._probe_model is self._probe_eager or is_out_of_memory(exc):
                 raise
             self._compile_failed(exc)
             return self._probe_model(context, src, dst, vec, count)
@@ -156,69 +139,31 @@ class Predictor:
         progress: bool | ProgressCallback | None = True,
         cancel: CancelSignal = None,
         want_representation: bool = False,
+        resume: RunCheckpoint | None = None,
     ) -> StreamOutput:
-        """Evaluate probes 0..total-1 in batches; the next batch's graph is built meanwhile.
+        """Evaluate probes 0..total-1 in batches (see :func:`deepaw_nb.engine.stream.run_stream`).
 
-        Cancellation (``cancel``) is checked between batches and Ctrl-C stops after keeping the
-        finished batches; either way the output says how many probes are done.
+        With ``resume``, batches already saved in that run checkpoint are loaded instead of
+        computed, and every new batch is saved as soon as it is finished.
         """
         budget = self.memory_budget or default_budget_bytes(self.device)
         sizer = BatchSizer(batch_size, total, budget, free_memory_bytes(self.device))
         density = np.full(total, np.nan, dtype=np.float32)
+        start = resume.load_into(density) if resume is not None else 0
         representation = (
             np.empty((total, self.model.representation_dim), dtype=np.float32) if want_representation else None
         )
-        bar = Progress(total, progress)
-        sizes: list[int] = []
-        interrupted = False
-        done = 0
+        if representation is not None and start:
+            raise DeepawError("representations are not checkpointed; resume without return_representation")
 
-        def timed_edges(start: int, stop: int) -> tuple[Edges, float]:
-            begin = time.perf_counter()
-            return edge_source(start, stop), time.perf_counter() - begin
+        def evaluate(edges: Edges, count: int) -> tuple[np.ndarray, np.ndarray | None]:
+            return self._evaluate(context, edges, count, timer, want_representation)
 
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deepaw-probe-graph")
-        try:
-            size = sizer.next_size()
-            pending = pool.submit(timed_edges, 0, min(size, total)) if total else None
-            while done < total:
-                stop = min(done + size, total)
-                assert pending is not None
-                edges, graph_seconds = pending.result()
-                timer.add("probe graph", graph_seconds, overlapped=True)
-                pending = None
-                ahead = sizer.following_size()
-                if ahead is not None and stop < total:
-                    pending = pool.submit(timed_edges, stop, min(stop + ahead, total))
-                meter = PeakMemory(self.device) if sizer.calibrating else nullcontext()
-                with meter:
-                    values, rep = self._evaluate(context, edges, stop - done, timer, want_representation)
-                if isinstance(meter, PeakMemory):
-                    sizer.record(stop - done, meter.peak)
-                with timer.stage("assembly"):
-                    density[done:stop] = values
-                    if representation is not None and rep is not None:
-                        representation[done:stop] = rep
-                sizes.append(stop - done)
-                finished, done = stop - done, stop
-                bar.update(finished)
-                if done < total and cancel_requested(cancel):
-                    interrupted = True
-                    break
-                size = sizer.next_size()
-                if pending is None and done < total:
-                    pending = pool.submit(timed_edges, done, min(done + size, total))
-        except KeyboardInterrupt:
-            interrupted = True
-        except torch.OutOfMemoryError:
-            raise DeepawError(
-                f"out of memory in a batch of {size} probes on {self.device}; pass a smaller batch_size "
-                "or a smaller memory_budget"
-            ) from None
-        finally:
-            bar.close()
-            pool.shutdown(wait=True, cancel_futures=True)
-        return StreamOutput(density, representation, done, interrupted, sizes, sizer.per_probe)
+        return run_stream(
+            evaluate, edge_source, sizer, timer, self.device, density, representation,
+            start=start, progress=progress, cancel=cancel,
+            on_batch=resume.save_batch if resume is not None else None,
+        )
 
     def describe(self) -> dict:
         """Provenance of the run settings."""
