@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--f-nonlocal", metavar="PATH", help="DeePAW F_nonlocal checkpoint (default: bundled model)")
     predict.add_argument("--f-local", metavar="PATH", help="matching DeePAW F_local checkpoint")
+    predict.add_argument("--no-symmetry", action="store_true", help="evaluate every grid point (no spglib reduction)")
+    predict.add_argument("--checkpoint-dir", metavar="DIR", help="save finished batches there; rerun to resume")
     predict.add_argument("--quiet", action="store_true", help="no progress bar")
 
     info = commands.add_parser("info", help="describe a model (default: the bundled one)")
@@ -86,6 +88,8 @@ def _predict(args: argparse.Namespace) -> int:
         device=args.device,
         compile=args.compile,
         progress=not args.quiet,
+        symmetry=not args.no_symmetry,
+        checkpoint_dir=args.checkpoint_dir,
         kernel=args.kernel,
     )
     result.timings["model load"] += timer.seconds["model load"]
@@ -102,6 +106,8 @@ def _predict(args: argparse.Namespace) -> int:
         f"kernel {prov['kernel']}, "
         f"batch sizes {prov['batch_sizes_used']}"
     )
+    sym = prov["symmetry"]
+    print(f"symmetry: {sym['reason']}; {sym['evaluations']:,} of {sym['grid_points']:,} points evaluated")
     print(result.timing_table())
     print(f"wrote {Path(output)}" + (f" and {args.cube}" if args.cube else ""))
     return 0

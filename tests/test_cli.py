@@ -24,6 +24,7 @@ def test_predict_writes_a_chgcar_and_prints_timings(tmp_path, capsys, si_model) 
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "probe model" in printed and "wall time" in printed and "electrons" in printed
+    assert "symmetry: Fd-3m" in printed
     density = VaspChargeDensity(str(output)).chg[-1]
     assert density.shape == (6, 6, 6) and np.isfinite(density).all()
     # a second run must not overwrite without --overwrite
