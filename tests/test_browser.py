@@ -177,6 +177,11 @@ def test_app_runs_in_jupyterlab(jupyterlab, tmp_path: Path) -> None:  # type: ig
             assert not page.locator(".deepaw-app .deepaw-message", has_text="Unexpected").count()
             page.wait_for_timeout(1500)  # let WebGL draw the first frame
             app.screenshot(path=str(shot))
+            # The other result tabs render too: a slice heat map, export buttons.
+            page.locator(".deepaw-app .lm-TabBar-tab", has_text="Slices").click()
+            page.locator(".deepaw-slice-viewer .js-plotly-plot .heatmaplayer").first.wait_for(state="visible", timeout=60_000)
+            page.locator(".deepaw-app .lm-TabBar-tab", has_text="Export").click()
+            page.locator(".deepaw-export-panel button", has_text="Save").wait_for(state="visible", timeout=30_000)
         except Exception:
             with contextlib.suppress(Exception):
                 page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)

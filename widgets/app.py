@@ -54,7 +54,7 @@ class PredictionApp(ipw.VBox):
     structure = StructureTrait()
     result = ResultTrait()
 
-    def __init__(self, structure: str | os.PathLike[str] | Atoms | None = None, model: Any = None, spacing: float = 0.15,
+    def __init__(self, structure: str | os.PathLike[str] | Atoms | None = None, model: Any = None, spacing: float = 0.2,
                  viewer: str = "auto", output_dir: str | os.PathLike[str] = ".", **kwargs: Any) -> None:
         if structure is None and DEFAULT_EXAMPLE in bundled_examples():
             structure = DEFAULT_EXAMPLE

@@ -17,11 +17,13 @@ import numpy as np
 import plotly.graph_objects as go
 import traitlets
 
+from deepaw_nb.errors import DeepawError
 from deepaw_widgets._base import Debouncer, MessageLine, ResultTrait
 
 __all__ = ["IsosurfaceViewer"]
 
 UNITS = (("e/Å³", "e/A3"), ("e/bohr³", "e/bohr3"))
+_LABELS = {value: label for label, value in UNITS}
 _DECADES = 4  # slider range: from max|ρ|·10⁻⁴ to max|ρ|
 _NEAR_MAX = 0.95  # a default isovalue above this share of max|ρ| draws (almost) nothing
 
@@ -112,21 +114,21 @@ class IsosurfaceViewer(ipw.VBox):
         try:
             fig = isosurface_figure(result, isovalue=iso, unit=unit, opacity=self.opacity.value, show_negative=self.negative.value,
                                     max_points=self.max_points)
-        except Exception:  # noqa: BLE001 - the kept isovalue may not fit new data: use the default
-            if iso is None:
+        except DeepawError:  # the kept isovalue may not fit new data: use the default
+            if not keep_isovalue:
                 raise
-            fig = isosurface_figure(result, unit=unit, opacity=self.opacity.value, show_negative=self.negative.value,
-                                    max_points=self.max_points)
+            fig = isosurface_figure(result, isovalue=self._default_isovalue(result, unit), unit=unit, opacity=self.opacity.value,
+                                    show_negative=self.negative.value, max_points=self.max_points)
         meta = dict(fig.layout.meta)
         self._add_missing_surface(fig, meta)
-        self._rho = np.asarray(result.density, dtype=float)
+        self._rho = np.asarray(result.density)
         self._cell = np.asarray(result.atoms.cell.array, dtype=float)
         self._stride = int(meta["stride"])
         top = float(convert_density_units(float(np.abs(self._rho).max()), "e/A3", unit))
         low_exp, high_exp = math.log10(top) - _DECADES, math.log10(top)
-        self._replace_slider(float(meta["isovalue"]), low_exp, high_exp, f"iso ({dict((v, k) for k, v in UNITS)[unit]})")
+        self._replace_slider(float(meta["isovalue"]), low_exp, high_exp, f"iso ({_LABELS[unit]})")
         lo, hi = (float(convert_density_units(float(x), "e/A3", unit)) for x in (self._rho.min(), self._rho.max()))
-        self.info.value = (f"<small>data range {lo:.4g} … {hi:.4g} {dict((v, k) for k, v in UNITS)[unit]}"
+        self.info.value = (f"<small>data range {lo:.4g} … {hi:.4g} {_LABELS[unit]}"
                            + (f"; surfaces from every {self._stride}. grid point" if self._stride > 1 else "") + "</small>")
         widget = go.FigureWidget(fig)
         widget.layout.height = 520
@@ -176,7 +178,7 @@ class IsosurfaceViewer(ipw.VBox):
             if key not in meta:
                 empty = go.Mesh3d(template)
                 empty.update(x=[], y=[], z=[], i=[], j=[], k=[], color=color, name=f"{sign}{meta['isovalue']:.3g} (no surface)",
-                             visible=key == "positive_trace" or self.negative.value)
+                             visible=key == "positive_trace")  # an empty negative surface stays out of the legend
                 fig.add_trace(empty)
                 meta[key] = len(fig.data) - 1
         self.positive_trace, self.negative_trace = int(meta["positive_trace"]), int(meta["negative_trace"])
@@ -199,15 +201,17 @@ class IsosurfaceViewer(ipw.VBox):
             if self.figure is None or self._rho is None:
                 return
             iso = self.isovalue_e_per_A3()
-            label = f"{self.isovalue.value:.3g} {dict((v, k) for k, v in UNITS)[self.unit.value]}"
+            label = f"{self.isovalue.value:.3g} {_LABELS[self.unit.value]}"
             positive = isosurface_mesh(self._rho, self._cell, iso, self._stride)
             negative = isosurface_mesh(-self._rho, self._cell, iso, self._stride) if self.negative.value else None
             with self.figure.batch_update():
                 pos = self.figure.data[self.positive_trace]
-                pos.update(**mesh_trace_data(*positive), name=f"+{label}" + ("" if len(positive[1]) else " (no surface)"))
+                pos.update(**mesh_trace_data(*positive), name=f"+{label}" + ("" if len(positive[1]) else " (no surface)"),
+                           hovertemplate=f"ρ = +{label}<extra></extra>")
                 neg = self.figure.data[self.negative_trace]
                 if negative is not None:
-                    neg.update(**mesh_trace_data(*negative), name=f"−{label}" + ("" if len(negative[1]) else " (no surface)"), visible=True)
+                    neg.update(**mesh_trace_data(*negative), name=f"−{label}", visible=len(negative[1]) > 0,
+                               hovertemplate=f"ρ = −{label}<extra></extra>")
                 else:
                     neg.visible = False
                 shown_negative = negative is not None and len(negative[1]) > 0

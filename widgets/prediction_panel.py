@@ -40,7 +40,7 @@ class PredictionPanel(ipw.VBox):
     result = ResultTrait()
     running = traitlets.Bool(False)
 
-    def __init__(self, model: Any = None, spacing: float = 0.15, **kwargs: Any) -> None:
+    def __init__(self, model: Any = None, spacing: float = 0.2, **kwargs: Any) -> None:
         self.options = RunOptions(model=model, spacing=spacing)
         self.run_button = ipw.Button(description="Run", icon="play", button_style="primary", tooltip="Predict the density")
         self.stop_button = ipw.Button(description="Stop", icon="stop", button_style="warning", disabled=True,

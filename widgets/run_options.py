@@ -63,7 +63,7 @@ class RunOptions(ipw.VBox):
 
     structure = StructureTrait()
 
-    def __init__(self, model: Any = None, spacing: float = 0.15, **kwargs: Any) -> None:
+    def __init__(self, model: Any = None, spacing: float = 0.2, **kwargs: Any) -> None:
         self.given_model = model
         choices = [("bundled default model", "default"), ("my DeePAW checkpoints", "custom")]
         if model is not None:
