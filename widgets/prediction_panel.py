@@ -141,17 +141,21 @@ class PredictionPanel(ipw.VBox):
 
     def _report(self, result: Any) -> None:
         done, total = result.filled_probes, result.num_points
-        rate = done / result.timings.get("probe model", 0.0) if result.timings.get("probe model") else 0.0
+        # Probes the model really evaluated (fewer than grid points when symmetry copies some).
+        evaluated = self.progress.last_report[0] if self.progress.last_report else done
+        seconds = result.timings.get("probe model", 0.0)
+        rate = evaluated / seconds if seconds > 0 else 0.0
         shape = " × ".join(str(n) for n in result.grid_shape)
         if result.complete:
+            extra = f" ({evaluated:,} evaluated)" if evaluated != total else ""
             self.progress.finish(
-                f"<b>100 %</b> · {total:,} probes in {format_seconds(result.wall_time)} · {rate:,.0f} probes/s",
+                f"<b>100 %</b> · {total:,} grid points{extra} in {format_seconds(result.wall_time)} · {rate:,.0f} probes/s",
                 "success",
             )
             self.message.show(f"Done: {result.atoms.get_chemical_formula()} on a {shape} grid in {result.wall_time:.1f} s", "success")
         else:
             percent = 100 * result.filled_fraction
-            self.progress.finish(f"<b>stopped at {percent:.1f} %</b> · {done:,} / {total:,} probes", "warning")
+            self.progress.finish(f"<b>stopped at {percent:.1f} %</b> · {done:,} / {total:,} grid points", "warning")
             self.message.show(
                 f"Stopped: {percent:.1f} % of the {shape} grid computed; the partial result is kept (NaN where not computed)",
                 "warning",

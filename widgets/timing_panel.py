@@ -33,8 +33,12 @@ def timing_table_html(result: Any) -> str:
     if prov.get("batch_sizes_used"):
         facts.append(f"batch sizes {', '.join(map(str, prov['batch_sizes_used']))}")
     probe_seconds = timings.get("probe model", 0.0)
+    symmetry = prov.get("symmetry") if isinstance(prov.get("symmetry"), dict) else {}
+    evaluated = int(symmetry.get("evaluations") or result.filled_probes)
+    if evaluated < result.num_points:
+        facts.append(f"{evaluated:,} of {result.num_points:,} points evaluated (symmetry)")
     if probe_seconds > 0:
-        facts.append(f"{result.filled_probes / probe_seconds:,.0f} probes/s in the probe model")
+        facts.append(f"{evaluated / probe_seconds:,.0f} probes/s in the probe model")
     return (
         "<table class='deepaw-timing-table' style='font-size:12px;line-height:1.25;border-collapse:collapse'><thead><tr><th style='text-align:left'>stage</th><th>seconds</th><th>share</th></tr></thead>"
         f"<tbody>{rows}</tbody></table><div style='font-size:12px;line-height:1.3'>{' · '.join(facts)}</div>"
