@@ -99,6 +99,7 @@ def export(trainer: Trainer, args: argparse.Namespace, train_ids: list[str], val
         "parameters": params,
         "n_train_structures": len(train_ids),
         "n_val_structures": len(val_ids),
+        "train_ids": train_ids,
         "val_ids": val_ids,
         "reference_partial": bool(index.get("partial", False)),
         "reference_n_packed": index.get("n_packed"),
