@@ -160,3 +160,13 @@ def test_evaluate_script_runs_on_one_held_out_grid(samples, tmp_path, capsys) ->
     assert len(rows) == 1 and 0 < rows[0]["baseline_nmae"] < 1 and rows[0]["estimated"] is True
     assert "| **mean** (1)" in capsys.readouterr().out
     assert json.loads((tmp_path / "rows.json").read_text())[0]["id"] == rows[0]["id"]
+
+
+def test_residual_target_starts_from_the_free_atom_density(samples) -> None:  # type: ignore[no-untyped-def]
+    trainer = Trainer(TINY, _settings(target="residual"), samples[:2], samples[2:])
+    start = trainer.validate()
+    # The untrained network adds ~0 to ρ_atoms (= 0.9 ρ here), so it starts near the baseline.
+    assert abs(start["val_nmae"] - start["val_baseline_nmae"]) < 0.05
+    trainer.run(until=3)
+    with pytest.raises(ValueError, match="target"):
+        Trainer(TINY, _settings(target="bogus"), samples, []).train_step()

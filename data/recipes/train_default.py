@@ -50,6 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-structures", type=int, default=4)
     p.add_argument("--probes", type=int, default=128, help="probes per structure per step")
     p.add_argument("--loss", default="l1", choices=("l1", "mse"))
+    p.add_argument("--target", default="density", choices=("density", "residual"),
+                   help="'residual': learn ρ − ρ_atoms (experiment only: no model file is written)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-every", type=int, default=100)
     p.add_argument("--checkpoint-every", type=int, default=50)
@@ -73,7 +75,7 @@ def make_trainer(args: argparse.Namespace) -> tuple[Trainer, list[str], list[str
         steps=args.steps, lr=args.lr, lr_min=args.lr_min, warmup=args.warmup,
         batch_structures=args.batch_structures, probes_per_structure=args.probes, loss=args.loss,
         seed=args.seed, checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
-        val_probes=args.val_probes,
+        val_probes=args.val_probes, target=args.target,
     )
     train_ids, val_ids = training_ids(args.reference, args.val_fraction, args.seed)
     start = time.perf_counter()
@@ -146,6 +148,9 @@ def main(argv: list[str] | None = None) -> None:
 
         trainer.run(checkpoint=checkpoint, time_limit=args.time_limit, on_record=on_record)
         log(f"stopped at step {trainer.step} after {trainer.elapsed:.0f} s of training")
+    if args.target == "residual":
+        log("residual target: no model file written (inference does not add the free-atom density yet)")
+        return
     export(trainer, args, train_ids, val_ids, species)
 
 

@@ -34,6 +34,9 @@ class TrainSettings:
         clip: gradient-norm clip; seed: torch and numpy seed.
         checkpoint_every / eval_every: steps between checkpoints / validation passes.
         val_probes: probes per validation structure (fixed subset, uniform ones first).
+        target: ``"density"`` (the network predicts ρ) or ``"residual"`` (the network predicts
+            ρ − ρ_atoms, the free-atom superposition is added back; experimental: inference
+            does not add ρ_atoms yet, so such a model must not be exported as a bundle).
     """
 
     steps: int = 2000
@@ -48,6 +51,7 @@ class TrainSettings:
     checkpoint_every: int = 50
     eval_every: int = 100
     val_probes: int = 1000
+    target: str = "density"
 
 
 def learning_rate(step: int, s: TrainSettings) -> float:
@@ -64,6 +68,14 @@ def _validation_subset(sample: StructureSample, count: int) -> StructureSample:
     if len(uniform) == 0:
         uniform = np.arange(sample.num_probes)
     return sample.subset(uniform[:count])
+
+
+def predict_batch(model: FNonlocal, batch, target: str) -> torch.Tensor:  # type: ignore[no-untyped-def]
+    """Total density (P,) in e/Å³: the network output, plus ρ_atoms for a residual model."""
+    if target not in ("density", "residual"):
+        raise ValueError(f"unknown target {target!r}; use 'density' or 'residual'")
+    pred = forward(model, batch)
+    return pred + batch.density_atoms if target == "residual" else pred
 
 
 class Trainer:
@@ -110,7 +122,7 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         batch = self.sample_batch()
-        loss = density_loss(forward(self.model, batch), batch, self.settings.loss)
+        loss = density_loss(predict_batch(self.model, batch, self.settings.target), batch, self.settings.loss)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.clip)
@@ -126,7 +138,7 @@ class Trainer:
         model_nmae, base_nmae = [], []
         for sample in self.val:
             batch = collate([sample])
-            pred = forward(self.model, batch)
+            pred = predict_batch(self.model, batch, self.settings.target)
             model_nmae.append(uniform_nmae(pred, batch.density, batch.uniform))
             base_nmae.append(uniform_nmae(batch.density_atoms, batch.density, batch.uniform))
         if not model_nmae:
