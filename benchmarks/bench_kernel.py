@@ -31,6 +31,7 @@ import ase.io
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout, not another install
 from deepaw_nb.engine import Predictor, StageTimer
 from deepaw_nb.engine.device import precision_context
 from deepaw_nb.engine.memory import PeakMemory, batch_for_budget, bytes_per_probe, default_budget_bytes

@@ -107,13 +107,16 @@ def test_unsorted_edges_empty_probes_and_small_chunks() -> None:
     order = torch.randperm(int(keep.sum()), generator=torch.Generator().manual_seed(0))
     batch = (src[keep][order], dst[keep][order], vec[keep][order], count)
     probe_model = load_reference_model("si_l2").f_nonlocal.probe_model
-    tiny = FastProbeModel(probe_model, edge_chunk=30, tile=7).eval()
+    tiny = FastProbeModel(probe_model, edge_chunk=30, tile=7, workers=1).eval()
+    two = FastProbeModel(probe_model, workers=2).eval()  # chunks on two threads
+    threads = torch.get_num_threads()
     with torch.no_grad():
         density, representation = probe_model(context, *batch)
-        for kernel in (_fast("si_l2"), tiny):
+        for kernel in (_fast("si_l2"), tiny, two):
             fast_density, fast_representation = kernel(kernel.prepare(context), *batch)
             _assert_close(fast_density, density, "density")
             _assert_close(fast_representation, representation, "representation")
+    assert torch.get_num_threads() == threads
 
 
 @pytest.mark.skipif(not CASES, reason="reference fixtures missing")

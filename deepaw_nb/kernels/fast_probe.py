@@ -18,6 +18,7 @@ from torch import nn
 
 from deepaw_nb.kernels.gemm import linear
 from deepaw_nb.kernels.layer import FastLayer, edge_tiles
+from deepaw_nb.kernels.parallel import map_chunks
 from deepaw_nb.model.f_nonlocal import AtomContext, ProbeModel
 
 #: Edge-degree groups of the per-atom products: one per degree (the sparse choice, fastest
@@ -64,6 +65,8 @@ class FastProbeModel(nn.Module):
         groups: edge-degree groups of the per-atom products (contiguous degree ranges).
         edge_chunk: about how many edges one chunk holds (a probe is never split).
         tile: edges per tile of the per-atom products (cache blocking).
+        workers: CPU threads that take whole chunks (each running single-threaded operations,
+            see parallel.py); ``None``: ``torch.get_num_threads()`` at call time.
 
     Under ``torch.autocast`` the dense products (radial MLP, ``lin2``/``lin3``) run in the
     autocast dtype (bf16/fp16).  The memory-bound per-edge work (products with the atom
@@ -78,6 +81,7 @@ class FastProbeModel(nn.Module):
         groups: tuple[tuple[int, ...], ...] | None = None,
         edge_chunk: int = DEFAULT_EDGE_CHUNK,
         tile: int = DEFAULT_TILE,
+        workers: int | None = None,
     ) -> None:
         super().__init__()
         block = probe_model.interaction_block
@@ -93,6 +97,7 @@ class FastProbeModel(nn.Module):
         self._hidden = [layer.first.shape[1] for layer in self.layers]
         self.edge_chunk = int(edge_chunk)
         self.tile = int(tile)
+        self.workers = workers
         self.representation_dim = probe_model.irreps_representation.dim
 
     @torch.no_grad()
@@ -128,13 +133,28 @@ class FastProbeModel(nn.Module):
         dtype = _compute_dtype(device)
         edge_dtype = torch.float32 if device.type == "cpu" else dtype
         tables = prepared.tables_as(edge_dtype)
-        with torch.autocast(device.type, enabled=False):
-            for p0, p1 in _chunks(offsets, self.edge_chunk):
-                e0, e1 = int(offsets[p0]), int(offsets[p1])
-                features = self._chunk(tables, prepared.num_atoms, src[e0:e1], dst[e0:e1] - p0, edge_vectors[e0:e1], p1 - p0, dtype, edge_dtype)
+        workers = self._workers(device)
+        # Enough chunks to keep every worker busy, none above edge_chunk edges.
+        per_chunk = min(self.edge_chunk, max(self.tile, -(-int(offsets[-1]) // (2 * workers))))
+
+        def run(chunk: tuple[int, int]) -> None:
+            p0, p1 = chunk
+            e0, e1 = int(offsets[p0]), int(offsets[p1])
+            with torch.autocast(device.type, enabled=False):
+                features = self._chunk(
+                    tables, prepared.num_atoms, src[e0:e1], dst[e0:e1] - p0, edge_vectors[e0:e1], p1 - p0, dtype, edge_dtype
+                )
                 representation[p0:p1] = features
                 density[p0:p1] = self.readout(features).squeeze(-1)
+
+        map_chunks(run, _chunks(offsets, per_chunk if workers > 1 else self.edge_chunk), workers)
         return density, representation
+
+    def _workers(self, device: torch.device) -> int:
+        """Chunk worker threads: on CPU, torch's thread count unless ``workers`` says otherwise."""
+        if device.type != "cpu":
+            return 1
+        return self.workers if self.workers is not None else torch.get_num_threads()
 
     def _chunk(
         self,
