@@ -108,6 +108,10 @@ class FastProbeModel(nn.Module):
         tables = [layer.plan.atom_tables(s.float()) for layer, s in zip(self.layers, context.sender_features)]
         return PreparedAtoms(tables, int(context.sender_features[0].shape[0]))
 
+    # torch.compile would trace the tile loops, whose bounds are data (per batch): on CPU the
+    # first compiled call did not finish in 300 s (benchmarks/README_kernel.md).  The kernel is
+    # built for eager mode, so compiling it (Predictor(compile=True)) runs it eagerly.
+    @torch.compiler.disable
     def forward(
         self,
         context: AtomContext | PreparedAtoms,
