@@ -169,7 +169,7 @@ def test_compile_failure_falls_back_to_eager(si_model, si_atoms, reference_resul
     monkeypatch.setattr(torch, "compile", broken_compile)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        predictor = Predictor(si_model, device="cpu", compile=True)
+        predictor = Predictor(si_model, device="cpu", compile=True, kernel="e3nn")
     assert any("torch.compile failed" in str(w.message) for w in caught)
     assert not predictor.compiled and "no compiler here" in predictor.describe()["compile_error"]
 
@@ -177,3 +177,8 @@ def test_compile_failure_falls_back_to_eager(si_model, si_atoms, reference_resul
 def test_model_is_kept_resident(si_model) -> None:  # type: ignore[no-untyped-def]
     first = deepaw_nb.get_predictor(si_model, "cpu", "fp32")
     assert deepaw_nb.get_predictor(si_model, "cpu", "fp32") is first
+
+
+def test_compile_with_the_fast_kernel_is_reported_as_not_applied(si_model) -> None:  # type: ignore[no-untyped-def]
+    predictor = Predictor(si_model, device="cpu", compile=True, kernel="fast")
+    assert not predictor.compiled and "eagerly" in predictor.describe()["compile_error"]

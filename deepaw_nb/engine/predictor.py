@@ -60,7 +60,10 @@ class Predictor:
         self.kernel = resolve_kernel(kernel)
         self._probe_eager = build_probe_kernel(self.model.f_nonlocal.probe_model, self.kernel)
         self._probe_model = self._probe_eager
-        if compile:
+        if compile and self.kernel == "fast":
+            # Its tile loops depend on the data, so it runs eagerly even under torch.compile.
+            self.compile_error = "not applied: the fast kernel runs eagerly; use kernel='e3nn' to compile"
+        elif compile:
             self._probe_model = self._compiled(self._probe_model)
 
     def _compiled(self, module: torch.nn.Module) -> Callable:
