@@ -93,6 +93,7 @@ def _predict(args: argparse.Namespace) -> int:
         kernel=args.kernel,
     )
     result.timings["model load"] += timer.seconds["model load"]
+    result.wall_time += timer.seconds["model load"]
     if not result.complete:
         print(f"interrupted: {100 * result.filled_fraction:.1f} % of the grid done; nothing written", file=sys.stderr)
         return 130
