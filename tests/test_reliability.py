@@ -46,7 +46,9 @@ def test_out_of_memory_halves_the_batch_and_the_result_is_unchanged(si_model, si
     assert result.provenance["out_of_memory_retries"] >= 1 and result.provenance["events"]
     assert max(result.provenance["batch_sizes_used"]) <= 180
     assert sizes[:3] == [256, 128, 128] or 128 in sizes  # 256 failed, halved to 128 and kept
-    np.testing.assert_array_equal(result.density, undisturbed.density)
+    # Equal up to float summation order (the fast kernel tiles batches of different sizes).
+    scale = float(np.abs(undisturbed.density).max())
+    np.testing.assert_allclose(result.density, undisturbed.density, rtol=0, atol=1e-5 * scale)
 
 
 def test_other_errors_are_not_mistaken_for_out_of_memory() -> None:
