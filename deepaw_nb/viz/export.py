@@ -8,13 +8,12 @@ install locations, or one previously fetched with ``plotly_get_chrome``).
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Optional, Union
 
 from deepaw_nb.errors import DeepawError, OutputError
+from deepaw_nb.io.atomic import atomic_write, check_output_path
 
 __all__ = ["export_figure", "find_browser", "static_export_available"]
 
@@ -120,39 +119,8 @@ def export_figure(
     for name, val in (("width", width), ("height", height), ("scale", scale)):
         if val is not None and not (isinstance(val, (int, float)) and val > 0):
             raise OutputError(f"{name}={val!r} must be a positive number")
-    parent = dest.parent if str(dest.parent) else Path(".")
-    if not parent.is_dir():
-        raise OutputError(f"directory {str(parent)!r} does not exist; create it first")
-    if dest.is_dir():
-        raise OutputError(f"{str(dest)!r} is a directory; give a file name")
-    if dest.exists() and not overwrite:
-        raise OutputError(f"{str(dest)!r} already exists; pass overwrite=True or choose another name")
-
+    check_output_path(dest, overwrite=overwrite)  # refuse early, before rendering
     data = _render(fig, fmt, width, height, scale)  # before touching the disk
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=parent)
-    except OSError as exc:
-        raise OutputError(f"cannot write in {str(parent)!r} ({exc.strerror}); choose a writable directory") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        if overwrite:
-            os.replace(tmp, dest)
-        else:
-            try:
-                os.link(tmp, dest)  # atomic, and fails if someone created dest meanwhile
-            except FileExistsError:
-                raise OutputError(f"{str(dest)!r} already exists; pass overwrite=True or choose another name") from None
-            except OSError:  # file system without hard links
-                if dest.exists():
-                    raise OutputError(f"{str(dest)!r} already exists; pass overwrite=True or choose another name") from None
-                os.replace(tmp, dest)
-    except OSError as exc:
-        raise OutputError(f"cannot write {str(dest)!r} ({exc.strerror}); check the directory permissions") from None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    with atomic_write(dest, mode="wb", overwrite=overwrite) as handle:
+        handle.write(data)
     return dest
