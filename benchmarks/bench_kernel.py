@@ -71,7 +71,7 @@ class Setup:
         self.fast = build_probe_kernel(probe_model, "fast")
         self.build_seconds = time.perf_counter() - start
         self.predictor = Predictor(self.model, device="cpu", kernel="e3nn")
-        self.context = self.predictor.atom_context(self.atoms, StageTimer())
+        self.context = self.predictor.atom_context(self.atoms, StageTimer()).kernel_input
         start = time.perf_counter()
         self.prepared = self.fast.prepare(self.context)
         self.prepare_seconds = time.perf_counter() - start

@@ -90,6 +90,8 @@ def _provenance(model: DensityModel, predictor: Predictor, stream: Any, batch_si
             "sha256": dict(model.info.sha256),
             "config": model.config.to_dict(),
             "f_local": model.f_local is not None,
+            "free_atoms": model.free_atoms is not None,
+            "free_atoms_source": model.free_atoms.source if model.free_atoms is not None else None,
         },
         **predictor.describe(),
         "batch_size": batch_size,

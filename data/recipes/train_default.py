@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from deepaw_nb.model import ModelConfig  # noqa: E402
+from deepaw_nb.model.free_atoms import FreeAtomDensity  # noqa: E402
 from deepaw_nb.train import Trainer, TrainSettings, load_samples, save_bundle, species_of, training_ids  # noqa: E402
 from deepaw_nb.train.curves import plot_curves, write_csv  # noqa: E402
 from deepaw_nb.train.data import REFERENCE_DIR, read_index  # noqa: E402
@@ -50,8 +51,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-structures", type=int, default=4)
     p.add_argument("--probes", type=int, default=128, help="probes per structure per step")
     p.add_argument("--loss", default="l1", choices=("l1", "mse"))
-    p.add_argument("--target", default="density", choices=("density", "residual"),
-                   help="'residual': learn ρ − ρ_atoms (experiment only: no model file is written)")
+    p.add_argument("--target", default="residual", choices=("density", "residual"),
+                   help="'residual': learn ρ − ρ_atoms over the free-atom tables (stored in the model file)")
+    p.add_argument("--free-atoms", type=Path, default=REFERENCE_DIR / "free_atoms.npz",
+                   help="free-atom density tables (data/recipes/free_atom_densities.py)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-every", type=int, default=100)
     p.add_argument("--checkpoint-every", type=int, default=50)
@@ -83,15 +86,17 @@ def make_trainer(args: argparse.Namespace) -> tuple[Trainer, list[str], list[str
     val = load_samples(val_ids, config.cutoff, args.reference, args.max_probes)
     log(f"loaded {len(train)} training + {len(val)} validation structures in {time.perf_counter() - start:.0f} s")
     species = species_of(train + val)
-    return Trainer(config, settings, train, val), train_ids, val_ids, species
+    free_atoms = FreeAtomDensity.from_npz(args.free_atoms, config.cutoff) if args.target == "residual" else None
+    return Trainer(config, settings, train, val, free_atoms), train_ids, val_ids, species
 
 
 def export(trainer: Trainer, args: argparse.Namespace, train_ids: list[str], val_ids: list[str], species: list[int]) -> Path:
     index = read_index(args.reference)
     last = trainer.history[-1] if trainer.history else {}
     params = sum(p.numel() for p in trainer.model.parameters())
+    what = "free-atom superposition + " if trainer.free_atoms is not None else ""
     description = (
-        f"DeePAW F_nonlocal (mul {args.mul}, lmax {args.lmax}) trained on {len(train_ids)} GPAW PBE "
+        f"{what}DeePAW F_nonlocal (mul {args.mul}, lmax {args.lmax}) trained on {len(train_ids)} GPAW PBE "
         f"pseudo-densities ({trainer.step} steps)"
     )
     metadata = {
@@ -109,7 +114,10 @@ def export(trainer: Trainer, args: argparse.Namespace, train_ids: list[str], val
         "last_record": last,
         "torch": torch.__version__,
     }
-    path = save_bundle(args.out_dir / f"{args.name}.pt", trainer.model, species, args.name, description, metadata)
+    path = save_bundle(
+        args.out_dir / f"{args.name}.pt", trainer.model, species, args.name, description, metadata,
+        free_atoms=trainer.free_atoms,
+    )
     log(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, {params} parameters)")
     return path
 
@@ -148,9 +156,6 @@ def main(argv: list[str] | None = None) -> None:
 
         trainer.run(checkpoint=checkpoint, time_limit=args.time_limit, on_record=on_record)
         log(f"stopped at step {trainer.step} after {trainer.elapsed:.0f} s of training")
-    if args.target == "residual":
-        log("residual target: no model file written (inference does not add the free-atom density yet)")
-        return
     export(trainer, args, train_ids, val_ids, species)
 
 

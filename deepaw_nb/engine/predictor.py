@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,6 +23,20 @@ from deepaw_nb.errors import DeepawError
 from deepaw_nb.graph import Edges, atom_edges
 from deepaw_nb.kernels import build_probe_kernel, describe_kernel, prepare_atoms, resolve_kernel
 from deepaw_nb.model import AtomContext, DensityModel
+
+
+@dataclass
+class StructureContext:
+    """A structure's once-computed state on the device.
+
+    Attributes:
+        kernel_input: what the probe kernel reads (an :class:`AtomContext`, or the fast kernel's
+            per-structure tables).
+        atomic_numbers: (N,) atomic numbers on the device, for the free-atom term.
+    """
+
+    kernel_input: AtomContext | Any
+    atomic_numbers: torch.Tensor
 
 
 class Predictor:
@@ -83,18 +99,19 @@ class Predictor:
         return self.compile_requested and self.compile_error is None
 
     # ---- per structure ---------------------------------------------------------------------
-    def atom_context(self, atoms: Atoms, timer: StageTimer) -> AtomContext | object:
+    def atom_context(self, atoms: Atoms, timer: StageTimer) -> StructureContext:
         """Atom graph and atom model (fp32), once per structure, on the device.
 
-        Returns what the probe kernel reads: the :class:`AtomContext`, or for ``kernel="fast"``
-        its per-structure tables (``kernel.prepare(context)``).
+        The returned context holds what the probe kernel reads: the :class:`AtomContext`, or
+        for ``kernel="fast"`` its per-structure tables (``kernel.prepare(context)``).
         """
         with timer.stage("atom graph"):
             edges = atom_edges(atoms.positions, np.asarray(atoms.cell), self.model.cutoff)
         with timer.stage("atom model"), torch.no_grad():
             numbers = torch.as_tensor(atoms.numbers, dtype=torch.long, device=self.device)
             src, dst, vec = self._to_device(edges)
-            return prepare_atoms(self._probe_eager, self.model.atom_context(numbers, src, dst, vec))
+            kernel_input = prepare_atoms(self._probe_eager, self.model.atom_context(numbers, src, dst, vec))
+            return StructureContext(kernel_input, numbers)
 
     def _to_device(self, edges: Edges) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         tensors = (
@@ -108,16 +125,20 @@ class Predictor:
 
     # ---- batches ---------------------------------------------------------------------------
     def _evaluate(
-        self, context: AtomContext, edges: Edges, count: int, timer: StageTimer, want_representation: bool
+        self, context: StructureContext, edges: Edges, count: int, timer: StageTimer, want_representation: bool
     ) -> tuple[np.ndarray, np.ndarray | None]:
         with timer.stage("host→device"):
             src, dst, vec = self._to_device(edges)
         with torch.no_grad(), precision_context(self.precision, self.device):
             with timer.stage("probe model"):
-                density, representation = self._run_probe_model(context, src, dst, vec, count)
+                density, representation = self._run_probe_model(context.kernel_input, src, dst, vec, count)
             with timer.stage("F_local"):
                 if self.model.f_local is not None:
                     density = density.float() + self.model.f_local(representation).float()
+        with torch.no_grad(), timer.stage("free atoms"):  # fp32 always: it is most of ρ near nuclei
+            free = self.model.free_atom_density(context.atomic_numbers, src, dst, vec, count)
+            if free is not None:
+                density = density.float() + free
         with timer.stage("device→host"):
             values = density.float().cpu().numpy()
             rep = representation.float().cpu().numpy() if want_representation else None
@@ -134,7 +155,7 @@ class Predictor:
 
     def stream(
         self,
-        context: AtomContext,
+        context: StructureContext,
         edge_source: EdgeSource,
         total: int,
         timer: StageTimer,

@@ -18,6 +18,7 @@ STAGES = (
     "host→device",
     "probe model",
     "F_local",
+    "free atoms",
     "device→host",
     "assembly",
     "writing",

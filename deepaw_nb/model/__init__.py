@@ -3,6 +3,7 @@
 from deepaw_nb.model.config import ModelConfig
 from deepaw_nb.model.density_model import DensityModel, ModelInfo
 from deepaw_nb.model.f_nonlocal import AtomContext, FNonlocal
+from deepaw_nb.model.free_atoms import FreeAtomDensity
 from deepaw_nb.model.kan import FLocal
 from deepaw_nb.model.loading import default_model_path, load_model
 
@@ -11,6 +12,7 @@ __all__ = [
     "DensityModel",
     "FLocal",
     "FNonlocal",
+    "FreeAtomDensity",
     "ModelConfig",
     "ModelInfo",
     "default_model_path",

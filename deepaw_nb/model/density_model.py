@@ -11,6 +11,7 @@ from torch import nn
 from deepaw_nb.errors import UnsupportedElementError
 from deepaw_nb.model.config import ModelConfig
 from deepaw_nb.model.f_nonlocal import AtomContext, FNonlocal
+from deepaw_nb.model.free_atoms import FreeAtomDensity
 from deepaw_nb.model.kan import FLocal
 
 
@@ -33,13 +34,28 @@ class ModelInfo:
 
 
 class DensityModel(nn.Module):
-    """What the engine runs: atoms -> atom context, then probe batches -> density (e/Å³)."""
+    """What the engine runs: atoms -> atom context, then probe batches -> density (e/Å³).
 
-    def __init__(self, f_nonlocal: FNonlocal, f_local: FLocal | None, info: ModelInfo) -> None:
+    The predicted density is ``F_nonlocal`` + ``F_local`` (when present) + the free-atom
+    superposition ``free_atoms`` (when present: models trained on the residual ρ − ρ_atoms).
+    """
+
+    def __init__(
+        self,
+        f_nonlocal: FNonlocal,
+        f_local: FLocal | None,
+        info: ModelInfo,
+        free_atoms: FreeAtomDensity | None = None,
+    ) -> None:
         super().__init__()
         self.f_nonlocal = f_nonlocal
         self.f_local = f_local
+        self.free_atoms = free_atoms
         self.info = info
+        if free_atoms is not None and free_atoms.cutoff > f_nonlocal.config.cutoff + 1e-9:
+            raise ValueError(
+                f"free-atom tables reach {free_atoms.cutoff} Å but the model cutoff is {f_nonlocal.config.cutoff} Å"
+            )
 
     @property
     def config(self) -> ModelConfig:
@@ -60,6 +76,9 @@ class DensityModel(nn.Module):
     def check_species(self, atomic_numbers: list[int] | tuple[int, ...]) -> None:
         """Raise :class:`UnsupportedElementError` for elements the model does not know."""
         known = self.info.species
+        if self.free_atoms is not None:  # a residual model also needs each element's free-atom table
+            tabled = set(self.free_atoms.species)
+            known = tuple(sorted(tabled if known is None else tabled & set(known)))
         limit = self.config.num_species
         bad = sorted({int(z) for z in atomic_numbers if (known is not None and z not in known) or not 0 < z < limit})
         if bad:
@@ -96,3 +115,12 @@ class DensityModel(nn.Module):
         )
         correction = self.f_local(representation) if self.f_local is not None else None
         return density, correction, representation
+
+    def free_atom_density(
+        self, atomic_numbers: torch.Tensor, edge_src: torch.Tensor, edge_dst: torch.Tensor,
+        edge_vectors: torch.Tensor, num_probes: int,
+    ) -> torch.Tensor | None:
+        """Free-atom superposition (P,) in e/Å³ on the probe edges, or None for a model without it."""
+        if self.free_atoms is None:
+            return None
+        return self.free_atoms(atomic_numbers[edge_src], edge_vectors, edge_dst, num_probes)

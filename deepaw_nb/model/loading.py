@@ -18,10 +18,14 @@ from deepaw_nb.model.checkpoint import (
 )
 from deepaw_nb.model.config import ModelConfig
 from deepaw_nb.model.density_model import DensityModel, ModelInfo
+from deepaw_nb.model.free_atoms import FreeAtomDensity
 from deepaw_nb.model.shapes import representation_dim
 
-#: Format tag of deepaw-nb's own single-file models (config + weights + species + card line).
-BUNDLE_FORMAT = "deepaw-nb-model/1"
+#: Format tag of deepaw-nb's own single-file models (config + weights + species + card line;
+#: version 2 adds optional free-atom density tables for models trained on the residual).
+BUNDLE_FORMAT = "deepaw-nb-model/2"
+#: Formats this version reads (version 1 files have no free-atom tables).
+READABLE_FORMATS = ("deepaw-nb-model/1", BUNDLE_FORMAT)
 #: Where bundled models live in a source checkout.
 BUNDLED_MODEL_DIR = Path(__file__).resolve().parents[2] / "data" / "models"
 #: File name (without suffix) of the default bundled model.
@@ -40,8 +44,16 @@ def default_model_path() -> Path:
     return BUNDLED_MODEL_DIR / f"{DEFAULT_MODEL_NAME}.pt"
 
 
-def _is_bundle(obj: Any) -> bool:
-    return isinstance(obj, Mapping) and obj.get("format") == BUNDLE_FORMAT
+def _is_bundle(obj: Any, path: Path) -> bool:
+    if not isinstance(obj, Mapping) or "format" not in obj:
+        return False
+    tag = str(obj["format"])
+    if tag.startswith("deepaw-nb-model/") and tag not in READABLE_FORMATS:
+        raise CheckpointError(
+            f"{path.name} is a {tag} file, newer than this deepaw-nb reads ({', '.join(READABLE_FORMATS)}); "
+            "upgrade deepaw-nb"
+        )
+    return tag in READABLE_FORMATS
 
 
 def _from_bundle(bundle: Mapping[str, Any], path: Path, overrides: dict[str, Any]) -> DensityModel:
@@ -52,6 +64,7 @@ def _from_bundle(bundle: Mapping[str, Any], path: Path, overrides: dict[str, Any
         if bundle.get("f_local"):
             f_local = build_f_local(as_state_dict(bundle["f_local"], path.name), f_nonlocal.representation_dim)
         species = tuple(int(z) for z in bundle["species"]) if bundle.get("species") else None
+        free_atoms = FreeAtomDensity.from_dict(bundle["free_atoms"]) if bundle.get("free_atoms") else None
     except (KeyError, TypeError) as exc:
         raise CheckpointError(f"{path.name} is an incomplete deepaw-nb model file (missing {exc}); re-export it") from None
     info = ModelInfo(
@@ -60,7 +73,7 @@ def _from_bundle(bundle: Mapping[str, Any], path: Path, overrides: dict[str, Any
         species=species,
         description=str(bundle.get("description", "")),
     )
-    return DensityModel(f_nonlocal, f_local, info)
+    return DensityModel(f_nonlocal, f_local, info, free_atoms)
 
 
 def load_model(
@@ -98,7 +111,7 @@ def load_model(
         f_nonlocal = path
     path = Path(f_nonlocal).expanduser()
     raw = read_checkpoint(path)
-    if _is_bundle(raw):
+    if _is_bundle(raw, path):
         if f_local is not None:
             raise CheckpointError(f"{path.name} already contains its F_local; do not pass f_local")
         model = _from_bundle(raw, path, config)

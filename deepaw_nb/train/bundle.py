@@ -1,4 +1,4 @@
-"""Write a trained ``F_nonlocal`` as a deepaw-nb model file (``deepaw-nb-model/1``)."""
+"""Write a trained ``F_nonlocal`` (plus its free-atom baseline) as a deepaw-nb model file."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import torch
 from deepaw_nb.io.atomic import atomic_write
 from deepaw_nb.model import FNonlocal
 from deepaw_nb.model.checkpoint import learned_only
+from deepaw_nb.model.free_atoms import FreeAtomDensity
 from deepaw_nb.model.loading import BUNDLE_FORMAT
 
 
@@ -37,6 +38,7 @@ def save_bundle(
     description: str,
     metadata: dict[str, Any] | None = None,
     overwrite: bool = True,
+    free_atoms: FreeAtomDensity | None = None,
 ) -> Path:
     """Save ``model`` so that ``deepaw_nb.load_model(path)`` returns it ready to predict.
 
@@ -50,6 +52,8 @@ def save_bundle(
         description: one line for tables and model cards.
         metadata: training provenance (steps, data, metrics); plain values only.
         overwrite: replace an existing file.
+        free_atoms: the free-atom superposition the network's output is added to (a model
+            trained on the residual ρ − ρ_atoms); ``None`` for a model of ρ itself.
     """
     state = {k: v.detach().cpu().clone() for k, v in learned_only(model.state_dict()).items()}
     bundle = {
@@ -59,6 +63,7 @@ def save_bundle(
         "species": sorted(int(z) for z in species),
         "f_nonlocal": state,
         "f_local": None,
+        "free_atoms": free_atoms.to_dict() if free_atoms is not None else None,
         "description": description,
         "metadata": _plain(metadata or {}),
     }

@@ -18,6 +18,7 @@ import torch
 
 from deepaw_nb.io.atomic import atomic_write
 from deepaw_nb.model import FNonlocal, ModelConfig
+from deepaw_nb.model.free_atoms import FreeAtomDensity
 from deepaw_nb.train.batch import collate, density_loss, forward, uniform_nmae
 from deepaw_nb.train.data import StructureSample
 
@@ -35,8 +36,8 @@ class TrainSettings:
         checkpoint_every / eval_every: steps between checkpoints / validation passes.
         val_probes: probes per validation structure (fixed subset, uniform ones first).
         target: ``"density"`` (the network predicts ρ) or ``"residual"`` (the network predicts
-            ρ − ρ_atoms, the free-atom superposition is added back; experimental: inference
-            does not add ρ_atoms yet, so such a model must not be exported as a bundle).
+            ρ − ρ_atoms and the trainer's :class:`FreeAtomDensity` is added back; export such a
+            model with ``save_bundle(..., free_atoms=...)`` so inference adds the same term).
     """
 
     steps: int = 2000
@@ -70,12 +71,24 @@ def _validation_subset(sample: StructureSample, count: int) -> StructureSample:
     return sample.subset(uniform[:count])
 
 
-def predict_batch(model: FNonlocal, batch, target: str) -> torch.Tensor:  # type: ignore[no-untyped-def]
-    """Total density (P,) in e/Å³: the network output, plus ρ_atoms for a residual model."""
+def predict_batch(  # type: ignore[no-untyped-def]
+    model: FNonlocal, batch, target: str, free_atoms: FreeAtomDensity | None = None
+) -> torch.Tensor:
+    """Total density (P,) in e/Å³: the network output, plus ρ_atoms for a residual model.
+
+    ρ_atoms comes from ``free_atoms`` evaluated on the batch's own atom → probe edges, exactly
+    as :class:`~deepaw_nb.engine.Predictor` adds it at inference.
+    """
     if target not in ("density", "residual"):
         raise ValueError(f"unknown target {target!r}; use 'density' or 'residual'")
     pred = forward(model, batch)
-    return pred + batch.density_atoms if target == "residual" else pred
+    if target == "density":
+        return pred
+    if free_atoms is None:
+        raise ValueError("target='residual' needs free-atom tables (FreeAtomDensity)")
+    with torch.no_grad():
+        base = free_atoms(batch.numbers[batch.probe_src], batch.probe_vec, batch.probe_dst, batch.num_probes)
+    return pred + base
 
 
 class Trainer:
@@ -87,9 +100,13 @@ class Trainer:
         settings: TrainSettings,
         train: list[StructureSample],
         val: list[StructureSample],
+        free_atoms: FreeAtomDensity | None = None,
     ) -> None:
         if not train:
             raise ValueError("no training structures; pack some with data/recipes/pack_reference.py")
+        if settings.target == "residual" and free_atoms is None:
+            raise ValueError("target='residual' needs free_atoms (FreeAtomDensity.from_npz(...))")
+        self.free_atoms = free_atoms
         self.config = config
         self.settings = settings
         self.train = train
@@ -122,7 +139,8 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         batch = self.sample_batch()
-        loss = density_loss(predict_batch(self.model, batch, self.settings.target), batch, self.settings.loss)
+        pred = predict_batch(self.model, batch, self.settings.target, self.free_atoms)
+        loss = density_loss(pred, batch, self.settings.loss)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.clip)
@@ -138,7 +156,7 @@ class Trainer:
         model_nmae, base_nmae = [], []
         for sample in self.val:
             batch = collate([sample])
-            pred = predict_batch(self.model, batch, self.settings.target)
+            pred = predict_batch(self.model, batch, self.settings.target, self.free_atoms)
             model_nmae.append(uniform_nmae(pred, batch.density, batch.uniform))
             base_nmae.append(uniform_nmae(batch.density_atoms, batch.density, batch.uniform))
         if not model_nmae:
