@@ -34,6 +34,8 @@ _LAZY = {
     "predict": "deepaw_nb.api",
     "predict_points": "deepaw_nb.api",
     "get_predictor": "deepaw_nb.api",
+    "count_evaluations": "deepaw_nb.api",
+    "predict_many": "deepaw_nb.many",
     "Predictor": "deepaw_nb.engine.predictor",
     "DensityModel": "deepaw_nb.model",
     "ModelConfig": "deepaw_nb.model",

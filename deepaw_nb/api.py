@@ -116,6 +116,7 @@ def predict(
     kernel: str = "fast",
     symmetry: bool = True,
     checkpoint_dir: str | Path | None = None,
+    probe_range: tuple[int, int] | None = None,
 ) -> DensityResult:
     """Predict the electron density (e/Å³) on a grid of a periodic structure.
 
@@ -138,16 +139,19 @@ def predict(
             evaluated — ``result.provenance["symmetry"]`` says which and why).
         checkpoint_dir: save finished batches there; a run killed midway and started again with
             the same arguments resumes instead of starting over.
+        probe_range: ``(lo, hi)``: evaluate only model evaluations ``lo..hi-1`` of this run (of
+            :func:`count_evaluations` in all) and save them in ``checkpoint_dir``, which it
+            requires.  Splits one huge grid across processes or Dask workers; a last call
+            without ``probe_range`` assembles the full result from the checkpoint.
     """
+    if probe_range is not None and checkpoint_dir is None:
+        raise DeepawError("probe_range needs checkpoint_dir (the block is saved there for the assembling run)")
     start = time.perf_counter()
     timer = StageTimer()
     density_model = _resolve_model(model, timer)
     atoms = _prepare_structure(structure, density_model, timer)
     with timer.stage("structure preparation"):
-        shape = resolve_grid_shape(np.asarray(atoms.cell), grid=grid, encut=encut, spacing=spacing)
-        check_grid_memory(shape, cell=np.asarray(atoms.cell))
-    with timer.stage("structure preparation"):
-        plan = grid_symmetry(atoms, shape) if symmetry else no_reduction(shape, "turned off (symmetry=False)")
+        shape, plan = _grid_plan(atoms, grid, encut, spacing, symmetry)
     predictor = get_predictor(density_model, device, precision, compile, kernel)
     timer = _rebind_timer(timer, predictor)
     context = predictor.atom_context(atoms, timer)
@@ -164,11 +168,12 @@ def predict(
         )
         resume = RunCheckpoint(checkpoint_dir, key, plan.num_evaluations)
     stream = predictor.stream(
-        context, source, plan.num_evaluations, timer, batch_size, progress, cancel, resume=resume
+        context, source, plan.num_evaluations, timer, batch_size, progress, cancel, resume=resume,
+        probe_range=probe_range,
     )
     with timer.stage("assembly"):
         density = plan.expand(stream.density, shape) if plan.used else stream.density.reshape(shape)
-        filled = stream.done if not plan.used else int(np.isfinite(density).sum())
+        filled = int(np.isfinite(density).sum())
     provenance = _provenance(density_model, predictor, stream, batch_size)
     provenance.update(
         {
@@ -189,6 +194,34 @@ def predict(
         wall_time=time.perf_counter() - start,
         overlapped_stages=tuple(sorted(timer.overlapped)),
     )
+
+
+def _grid_plan(atoms: Any, grid: Any, encut: float | None, spacing: float | None, symmetry: bool):  # type: ignore[no-untyped-def]
+    """Grid shape and symmetry plan of a run (validated, memory-checked)."""
+    shape = resolve_grid_shape(np.asarray(atoms.cell), grid=grid, encut=encut, spacing=spacing)
+    check_grid_memory(shape, cell=np.asarray(atoms.cell))
+    plan = grid_symmetry(atoms, shape) if symmetry else no_reduction(shape, "turned off (symmetry=False)")
+    return shape, plan
+
+
+def count_evaluations(
+    structure: Any,
+    grid: tuple[int, int, int] | None = None,
+    encut: float | None = None,
+    spacing: float | None = None,
+    symmetry: bool = True,
+) -> int:
+    """How many model evaluations :func:`predict` makes with these arguments (no model needed).
+
+    That is the number of grid points, or of symmetry-irreducible ones when the reduction
+    applies; ``probe_range`` blocks are ranges of ``0..count_evaluations(...)``.
+    """
+    from deepaw_nb.structure import as_atoms, validate_structure
+
+    atoms = as_atoms(structure)
+    validate_structure(atoms)
+    atoms.wrap()
+    return _grid_plan(atoms, grid, encut, spacing, symmetry)[1].num_evaluations
 
 
 def _rebind_timer(timer: StageTimer, predictor: Predictor) -> StageTimer:

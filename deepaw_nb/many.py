@@ -1,5 +1,10 @@
 """Predicting many structures: locally, or one task per structure on a Dask cluster.
 
+On a cluster a structure with more model evaluations than ``block_size`` is split: one task
+per block of probes (each saves its values in a run checkpoint under
+``<out_dir>/.blocks/<name>``), then one task that assembles the checkpoint, computes any block
+that failed, and writes the outputs.
+
 Each structure's density goes to ``<out_dir>/<name>.CHGCAR`` (and optionally ``<name>.npz``);
 ``<out_dir>/manifest.json`` records status, timings and errors per structure and is rewritten
 atomically after every structure, so a killed run loses nothing finished.  Running again skips
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 import traceback
 from collections.abc import Iterable, Mapping
@@ -69,8 +75,29 @@ def _worker_model(model: Any) -> Any:
     return model
 
 
-def run_one(name: str, structure: Any, model: Any, out_dir: str, formats: tuple[str, ...], overwrite: bool, options: dict) -> dict:
-    """Predict one structure and write its files; never raises (errors go in the record)."""
+def run_block(structure: Any, model: Any, run_dir: str, lo: int, hi: int, options: dict) -> dict:
+    """Evaluate probes ``lo..hi`` of one structure into the run checkpoint ``run_dir``.
+
+    Never raises: a failed block is reported and left to the assembling task to compute.
+    """
+    from deepaw_nb.api import predict
+
+    start = time.perf_counter()
+    try:
+        predict(structure, model=_worker_model(model), progress=False, checkpoint_dir=run_dir,
+                probe_range=(lo, hi), **options)
+        status, error = "done", None
+    except Exception as exc:  # noqa: BLE001 - the assembling task recomputes a failed block
+        status, error = "failed", traceback.format_exception_only(type(exc), exc)[-1].strip()
+    return {"range": [lo, hi], "status": status, "error": error, "wall_time": time.perf_counter() - start}
+
+
+def run_one(name: str, structure: Any, model: Any, out_dir: str, formats: tuple[str, ...], overwrite: bool, options: dict, blocks: list | None = None) -> dict:
+    """Predict one structure and write its files; never raises (errors go in the record).
+
+    ``blocks``: records of :func:`run_block` tasks that filled ``options["checkpoint_dir"]``
+    (only passed so that a scheduler runs this task after them; kept in the record).
+    """
     from deepaw_nb.api import predict
     from deepaw_nb.io.atomic import atomic_write
 
@@ -101,6 +128,10 @@ def run_one(name: str, structure: Any, model: Any, out_dir: str, formats: tuple[
             timings=result.timings,
             model=result.provenance.get("model", {}).get("name"),
         )
+        if blocks is not None:
+            record["blocks"] = blocks
+            record["probes_from_blocks"] = result.provenance.get("resumed_probes")
+            shutil.rmtree(options["checkpoint_dir"], ignore_errors=True)  # the outputs now hold it all
     except DeepawError as exc:
         record.update(status="failed", error=str(exc))
     except Exception as exc:  # noqa: BLE001 - one structure must never stop the others
@@ -138,6 +169,7 @@ def predict_many(
     client: Any = None,
     formats: tuple[str, ...] = ("chgcar",),
     overwrite: bool = False,
+    block_size: int | None = None,
     **options: Any,
 ) -> dict[str, dict]:
     """Predict every structure and write ``<out_dir>/<name>.CHGCAR`` plus a manifest.
@@ -151,12 +183,19 @@ def predict_many(
             ``None`` runs here, one structure after another, with the model loaded once.
         formats: any of ``"chgcar"``, ``"npz"``.
         overwrite: replace existing outputs; otherwise structures already done are skipped.
+        block_size: on a cluster, split a structure with more model evaluations than this
+            (see :func:`deepaw_nb.count_evaluations`) into one task per block of probes, so one
+            huge cell uses many workers.  ``None``: one task per structure.
         **options: passed to :func:`deepaw_nb.predict` (grid, spacing, batch_size, precision, ...).
 
     Returns:
         The manifest entries by name: ``status`` is ``done`` or ``failed`` (with ``error``);
         entries finished by an earlier run and skipped now carry ``skipped: True``.
     """
+    if block_size is not None and (not isinstance(block_size, int) or block_size < 1):
+        raise OutputError(f"block_size must be a positive number of probes, got {block_size!r}")
+    if "checkpoint_dir" in options or "probe_range" in options:
+        raise OutputError("predict_many manages checkpoint_dir and probe_range itself; use block_size instead")
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
         raise OutputError(f"unknown output format(s) {bad or formats}; choose from {FORMATS}")
@@ -177,12 +216,12 @@ def predict_many(
             manifest.entries[name] = run_one(name, structure, local_model, str(out), tuple(formats), overwrite, options)
             manifest.save()
     else:
-        _run_on_cluster(client, todo, model, out, tuple(formats), overwrite, options, manifest)
+        _run_on_cluster(client, todo, model, out, tuple(formats), overwrite, options, manifest, block_size)
     manifest.save()
     return manifest.entries
 
 
-def _run_on_cluster(client, todo, model, out, formats, overwrite, options, manifest) -> None:  # type: ignore[no-untyped-def]
+def _run_on_cluster(client, todo, model, out, formats, overwrite, options, manifest, block_size) -> None:  # type: ignore[no-untyped-def]
     from distributed import as_completed
 
     from deepaw_nb.model import DensityModel
@@ -190,11 +229,41 @@ def _run_on_cluster(client, todo, model, out, formats, overwrite, options, manif
     if isinstance(model, DensityModel):
         raise OutputError("on a Dask cluster pass the model as a checkpoint path (or None), so each worker loads it once")
     model_arg = str(model) if model is not None else None
-    futures = [
-        client.submit(run_one, name, structure, model_arg, str(out), formats, overwrite, options, key=f"deepaw-{name}-{time.time_ns()}", pure=False)
-        for name, structure in todo
-    ]
+    futures = []
+    for name, structure in todo:
+        key = f"deepaw-{name}-{time.time_ns()}"
+        blocks = _block_ranges(structure, options, block_size)
+        if not blocks:
+            futures.append(client.submit(run_one, name, structure, model_arg, str(out), formats, overwrite, options,
+                                         key=key, pure=False))
+            continue
+        run_dir = out / ".blocks" / name
+        run_dir.parent.mkdir(exist_ok=True)
+        if run_dir.exists() and overwrite:
+            shutil.rmtree(run_dir)
+        block_futures = [
+            client.submit(run_block, structure, model_arg, str(run_dir), lo, hi, options, key=f"{key}-block-{lo}", pure=False)
+            for lo, hi in blocks
+        ]
+        futures.append(client.submit(run_one, name, structure, model_arg, str(out), formats, overwrite,
+                                     {**options, "checkpoint_dir": str(run_dir)}, block_futures, key=key, pure=False))
     for future in as_completed(futures):
         record = future.result()
         manifest.entries[record["name"]] = record
         manifest.save()
+
+
+def _block_ranges(structure: Any, options: dict, block_size: int | None) -> list[tuple[int, int]]:
+    """Probe blocks of one structure, or [] when it runs as a single task."""
+    if block_size is None:
+        return []
+    from deepaw_nb.api import count_evaluations
+
+    grid_options = {k: options[k] for k in ("grid", "encut", "spacing", "symmetry") if k in options}
+    try:
+        total = count_evaluations(structure, **grid_options)
+    except DeepawError:
+        return []  # the single task reports the error in the manifest
+    if total <= block_size:
+        return []
+    return [(lo, min(lo + block_size, total)) for lo in range(0, total, block_size)]

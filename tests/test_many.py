@@ -44,6 +44,10 @@ def test_bad_arguments(tmp_path, si_model) -> None:  # type: ignore[no-untyped-d
         predict_many([], tmp_path / "o", model=si_model, formats=("xsf",))
     with pytest.raises(OutputError, match="does not exist"):
         predict_many([], tmp_path / "missing" / "o", model=si_model)
+    with pytest.raises(OutputError, match="block_size"):
+        predict_many([], tmp_path / "o", model=si_model, block_size=0)
+    with pytest.raises(OutputError, match="block_size instead"):
+        predict_many([], tmp_path / "o", model=si_model, checkpoint_dir=tmp_path / "c")
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "manifest.json").write_text("{not json")
     with pytest.raises(OutputError, match="not a deepaw-nb manifest"):
@@ -60,9 +64,18 @@ def test_dask_local_cluster_with_two_workers(tmp_path, si_model) -> None:  # typ
             entries = predict_many(_structures(tmp_path), tmp_path / "dask", model=str(checkpoint), client=client, **OPTIONS)
             with pytest.raises(OutputError, match="checkpoint path"):
                 predict_many(_structures(tmp_path), tmp_path / "dask2", model=si_model, client=client, **OPTIONS)
+            # One structure split into blocks of probes, one task each, then assembled.
+            split = predict_many({"Si_blocks": bulk("Si", "diamond", a=5.43)}, tmp_path / "blocks",
+                                 model=str(checkpoint), client=client, block_size=50, **OPTIONS, symmetry=False)
     assert [entries[n]["status"] for n in ("Si_diamond", "Si2_1", "broken")] == ["done", "done", "failed"]
+    record = split["Si_blocks"]
+    assert record["status"] == "done" and len(record["blocks"]) == 5  # 216 probes in blocks of 50
+    assert all(b["status"] == "done" for b in record["blocks"]) and record["probes_from_blocks"] == 216
+    assert not (tmp_path / "blocks" / ".blocks" / "Si_blocks").exists()  # checkpoint removed once written
     from deepaw_nb import DensityResult
 
     a = DensityResult.from_chgcar(tmp_path / "local" / "Si2_0.CHGCAR").density
     b = DensityResult.from_chgcar(tmp_path / "dask" / "Si_diamond.CHGCAR").density
     np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)
+    c = DensityResult.from_chgcar(tmp_path / "blocks" / "Si_blocks.CHGCAR").density
+    np.testing.assert_allclose(a, c, rtol=1e-5, atol=1e-6 * float(a.max()))

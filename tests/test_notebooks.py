@@ -31,6 +31,7 @@ OVERRIDES = {
     "04_batch_size_and_precision": 'SPACING = 0.9\nBATCH_SIZES = [64, "auto"]',
     "05_compare_with_dft": "STRIDE = 8\nOUTPUT_DIR = Path({tmp!r})",
     "06_your_own_deepaw_checkpoint": "GRID = (4, 4, 4)",
+    "07_many_structures_dask": "SPACING = 0.9\nOUTPUT_DIR = Path({tmp!r})\nBLOCK_SIZE = 30",
 }
 #: Environment of the kernel per notebook (besides the default model).
 ENVIRONMENT = {

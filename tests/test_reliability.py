@@ -106,3 +106,28 @@ def test_checkpoint_dir_of_another_run_is_refused(tmp_path, si_model, si_atoms) 
     (tmp_path / "busy" / "thesis.tex").write_text("precious")
     with pytest.raises(deepaw_nb.OutputError, match="not empty"):
         deepaw_nb.predict(si_atoms, model=si_model, grid=(4, 4, 4), progress=False, checkpoint_dir=tmp_path / "busy")
+
+
+def test_blocks_computed_separately_assemble_to_the_undisturbed_density(tmp_path, si_model, si_atoms, undisturbed) -> None:  # type: ignore[no-untyped-def]
+    """Two processes' worth of blocks (here: calls) fill one checkpoint; a last call assembles it."""
+    ckpt = tmp_path / "blocks"
+    args = dict(model=si_model, grid=GRID, batch_size=300, symmetry=False, progress=False, checkpoint_dir=ckpt)
+    total = deepaw_nb.count_evaluations(si_atoms, grid=GRID, symmetry=False)
+    assert total == np.prod(GRID)
+    second = deepaw_nb.predict(si_atoms, probe_range=(400, total), **args)  # out of order on purpose
+    assert not second.complete and second.filled_fraction == pytest.approx(0.6)
+    first = deepaw_nb.predict(si_atoms, probe_range=(0, 400), **args)
+    assert first.complete  # the other block is restored from the checkpoint
+    assembled = deepaw_nb.predict(si_atoms, **args)
+    assert assembled.provenance["resumed_probes"] == total
+    np.testing.assert_allclose(assembled.density, undisturbed.density, rtol=1e-5, atol=1e-6 * float(undisturbed.density.max()))
+    # A lost block file is recomputed by the assembling run, nothing else is.
+    victim = sorted(ckpt.glob("values_*.npy"))[1]
+    victim.unlink()
+    repaired = deepaw_nb.predict(si_atoms, **args)
+    assert 0 < total - repaired.provenance["resumed_probes"] <= 300
+    np.testing.assert_allclose(repaired.density, undisturbed.density, rtol=1e-5, atol=1e-6 * float(undisturbed.density.max()))
+    with pytest.raises(deepaw_nb.DeepawError, match="checkpoint_dir"):
+        deepaw_nb.predict(si_atoms, model=si_model, grid=GRID, probe_range=(0, 10), progress=False)
+    with pytest.raises(deepaw_nb.DeepawError, match="outside"):
+        deepaw_nb.predict(si_atoms, probe_range=(0, total + 1), **args)

@@ -16,7 +16,7 @@ from deepaw_nb.engine.batching import BatchSizer
 from deepaw_nb.engine.device import effective_precision, precision_context, resolve_device, resolve_precision
 from deepaw_nb.engine.memory import default_budget_bytes, free_memory_bytes
 from deepaw_nb.engine.progress import CancelSignal, ProgressCallback
-from deepaw_nb.engine.resume import RunCheckpoint
+from deepaw_nb.engine.resume import RunCheckpoint, missing_ranges
 from deepaw_nb.engine.stream import EdgeSource, StreamOutput, is_out_of_memory, run_stream
 from deepaw_nb.engine.timing import StageTimer
 from deepaw_nb.errors import DeepawError
@@ -164,30 +164,40 @@ class Predictor:
         cancel: CancelSignal = None,
         want_representation: bool = False,
         resume: RunCheckpoint | None = None,
+        probe_range: tuple[int, int] | None = None,
     ) -> StreamOutput:
         """Evaluate probes 0..total-1 in batches (see :func:`deepaw_nb.engine.stream.run_stream`).
 
         With ``resume``, batches already saved in that run checkpoint are loaded instead of
-        computed, and every new batch is saved as soon as it is finished.
+        computed, and every new batch is saved as soon as it is finished.  ``probe_range``
+        ``(lo, hi)`` evaluates only those probes (one block of a run split across workers);
+        the others stay NaN unless restored from ``resume``.
         """
         budget = self.memory_budget or default_budget_bytes(self.device)
-        sizer = BatchSizer(batch_size, total, budget, free_memory_bytes(self.device))
+        lo, hi = (0, total) if probe_range is None else probe_range
+        if not 0 <= lo <= hi <= total:
+            raise DeepawError(f"probe_range {probe_range} is outside 0..{total}; pass (lo, hi) with 0 ≤ lo ≤ hi ≤ {total}")
         density = np.full(total, np.nan, dtype=np.float32)
-        start = resume.load_into(density) if resume is not None else 0
+        restored = resume.load_into(density) if resume is not None else np.zeros(total, dtype=bool)
+        todo = missing_ranges(restored, lo, hi)
+        sizer = BatchSizer(batch_size, max(1, sum(b - a for a, b in todo)), budget, free_memory_bytes(self.device))
         representation = (
             np.empty((total, self.model.representation_dim), dtype=np.float32) if want_representation else None
         )
-        if representation is not None and start:
+        if representation is not None and restored.any():
             raise DeepawError("representations are not checkpointed; resume without return_representation")
 
         def evaluate(edges: Edges, count: int) -> tuple[np.ndarray, np.ndarray | None]:
             return self._evaluate(context, edges, count, timer, want_representation)
 
-        return run_stream(
+        out = run_stream(
             evaluate, edge_source, sizer, timer, self.device, density, representation,
-            start=start, progress=progress, cancel=cancel,
+            todo=todo, progress=progress, cancel=cancel,
             on_batch=resume.save_batch if resume is not None else None,
         )
+        out.resumed = int(restored.sum())
+        out.done = int(np.isfinite(density).sum())
+        return out
 
     def describe(self) -> dict:
         """Provenance of the run settings."""

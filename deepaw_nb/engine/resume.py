@@ -2,9 +2,10 @@
 
 A run checkpoint is a directory holding ``run.json`` (what is being computed: structure, grid,
 model, precision, kernel, symmetry plan — as a fingerprint) and one ``.npy`` file per finished
-batch, each written atomically.  Resuming loads the longest run of consecutive batches from the
-start and computes the rest.  A directory that belongs to a different run is refused rather
-than mixed in.
+batch, each written atomically.  Resuming loads every saved batch and computes only the gaps,
+so several processes (e.g. Dask tasks for blocks of one huge grid) can fill one checkpoint and
+a final run assembles it.  A directory that belongs to a different run is refused rather than
+mixed in.
 """
 
 from __future__ import annotations
@@ -55,20 +56,22 @@ class RunCheckpoint:
             raise OutputError(f"cannot create {self.directory}: {self.directory.parent} does not exist; create it first")
         self.directory.mkdir(exist_ok=True)
         run_file = self.directory / RUN_FILE
-        if run_file.is_file():
-            try:
-                stored = json.loads(run_file.read_text())
-            except json.JSONDecodeError:
-                stored = {}
-            if stored.get("key") != key or stored.get("total") != self.total:
-                raise OutputError(
-                    f"{self.directory} holds the checkpoint of a different run; use a new checkpoint_dir for this one"
-                )
-        else:
-            if any(self.directory.iterdir()):
+        if not run_file.is_file():
+            strangers = [p.name for p in self.directory.iterdir() if not _ours(p.name)]
+            if strangers:
                 raise OutputError(f"{self.directory} is not empty and is not a deepaw-nb run checkpoint; use an empty directory")
-            with atomic_write(run_file, mode="w") as handle:
+            # Several workers may start the same run at once: each writes the same content
+            # atomically, and the check below sees one complete file.
+            with atomic_write(run_file, mode="w", overwrite=True) as handle:
                 json.dump({"format": "deepaw-nb-run/1", "key": key, "total": self.total}, handle)
+        try:
+            stored = json.loads(run_file.read_text())
+        except json.JSONDecodeError:
+            stored = {}
+        if stored.get("key") != key or stored.get("total") != self.total:
+            raise OutputError(
+                f"{self.directory} holds the checkpoint of a different run; use a new checkpoint_dir for this one"
+            )
 
     def _batches(self) -> list[tuple[int, int, Path]]:
         found = []
@@ -78,24 +81,39 @@ class RunCheckpoint:
                 found.append((int(match.group(1)), int(match.group(2)), path))
         return sorted(found)
 
-    def load_into(self, values: np.ndarray) -> int:
-        """Copy saved consecutive batches from the start into ``values``; return probes restored."""
-        done = 0
+    def load_into(self, values: np.ndarray) -> np.ndarray:
+        """Copy every readable saved batch into ``values``; return the (total,) mask of restored probes."""
+        restored = np.zeros(self.total, dtype=bool)
         for start, stop, path in self._batches():
-            if start != done or stop > self.total:
-                break
+            if stop > self.total or start >= stop:
+                continue
             try:
                 batch = np.load(path, allow_pickle=False)
             except (OSError, ValueError):
-                break  # unreadable: recompute from here
+                continue  # unreadable: those probes are computed again
             if batch.shape != (stop - start,):
-                break
+                continue
             values[start:stop] = batch
-            done = stop
-        return done
+            restored[start:stop] = True
+        return restored
 
     def save_batch(self, start: int, stop: int, values: np.ndarray) -> None:
         """Save one finished batch (atomic)."""
         path = self.directory / f"values_{start:012d}_{stop:012d}.npy"
         with atomic_write(path, mode="wb", overwrite=True) as handle:
             np.save(handle, np.asarray(values, dtype=np.float32), allow_pickle=False)
+
+
+def _ours(name: str) -> bool:
+    """Files a run checkpoint itself creates (run file, batches, atomic-write temporaries)."""
+    return name == RUN_FILE or bool(_BATCH_FILE.match(name)) or name.startswith(".")
+
+
+def missing_ranges(restored: np.ndarray, lo: int = 0, hi: int | None = None) -> list[tuple[int, int]]:
+    """Contiguous ``(start, stop)`` ranges of ``lo..hi`` not marked in ``restored``."""
+    hi = len(restored) if hi is None else hi
+    gaps = ~restored[lo:hi]
+    if not gaps.any():
+        return []
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], gaps.view(np.int8), [0]))))
+    return [(lo + int(a), lo + int(b)) for a, b in zip(edges[::2], edges[1::2])]

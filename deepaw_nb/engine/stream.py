@@ -1,6 +1,7 @@
 """The batch loop: prefetching graphs, measuring the first batches, backing off on OOM.
 
-Probes ``start .. total-1`` are evaluated in contiguous batches.  The probe graph of the next
+The probes to evaluate are given as ranges of flat indices (by default all of them), each
+evaluated in contiguous batches.  The probe graph of the next
 batch is built in a helper thread while the current batch runs.  A batch that runs out of
 memory (CUDA or host) is halved and retried; the smaller size is kept for the rest of the run.
 Cancellation is checked between batches; Ctrl-C keeps the finished batches.
@@ -45,7 +46,7 @@ class StreamOutput:
 
     density: np.ndarray
     representation: np.ndarray | None
-    done: int
+    done: int  # probes filled, restored ones included
     interrupted: bool
     batch_sizes: list[int]
     bytes_per_probe: float | None
@@ -62,17 +63,23 @@ def run_stream(
     device: torch.device,
     density: np.ndarray,
     representation: np.ndarray | None = None,
-    start: int = 0,
+    todo: list[tuple[int, int]] | None = None,
     progress: bool | ProgressCallback | None = True,
     cancel: CancelSignal = None,
     on_batch: BatchHook | None = None,
 ) -> StreamOutput:
-    """Fill ``density[start:]`` (and ``representation``) batch by batch; see the module doc."""
+    """Fill ``density[lo:hi]`` (and ``representation``) for each ``(lo, hi)`` of ``todo``.
+
+    ``todo`` defaults to every probe; probes outside it count as already filled (restored
+    from a run checkpoint, or another worker's block).
+    """
     total = len(density)
+    todo = [(0, total)] if todo is None else [(int(lo), int(hi)) for lo, hi in todo if hi > lo]
+    remaining = sum(hi - lo for lo, hi in todo)
     bar = Progress(total, progress)
-    if start:
-        bar.update(start)
-    out = StreamOutput(density, representation, start, False, [], None, resumed=start)
+    if total - remaining:
+        bar.update(total - remaining)
+    out = StreamOutput(density, representation, total - remaining, False, [], None, resumed=total - remaining)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deepaw-probe-graph")
     pending: tuple[int, int, Future] | None = None
 
@@ -83,48 +90,55 @@ def run_stream(
 
         return lo, hi, pool.submit(timed)
 
-    done = start
     try:
-        while done < total:
-            stop = min(done + sizer.next_size(), total)
-            if pending is None or pending[:2] != (done, stop):
-                pending = fetch(done, stop)  # a stale prefetch (after a back-off) is dropped
-            edges, graph_seconds = pending[2].result()
-            timer.add("probe graph", graph_seconds, overlapped=True)
-            ahead = sizer.following_size()
-            pending = fetch(stop, min(stop + ahead, total)) if ahead is not None and stop < total else None
-            measuring = sizer.calibrating
-            meter = PeakMemory(device) if measuring else nullcontext()
-            began = time.perf_counter()
-            try:
-                with meter:
-                    values, rep = evaluate(edges, stop - done)
-            except Exception as exc:  # noqa: BLE001 - only allocation failures are handled
-                if not is_out_of_memory(exc):
-                    raise
-                _back_off(sizer, stop - done, device, out)
-                continue
-            if isinstance(meter, PeakMemory):
-                sizer.record(stop - done, meter.peak, time.perf_counter() - began)
-            with timer.stage("assembly"):
-                density[done:stop] = values
-                if representation is not None and rep is not None:
-                    representation[done:stop] = rep
-            if on_batch is not None:
-                on_batch(done, stop, values)
-            out.batch_sizes.append(stop - done)
-            finished, done = stop - done, stop
-            out.done = done
-            bar.update(finished)
-            if done < total and cancel_requested(cancel):
-                out.interrupted = True
-                break
+        for index, (done, end) in enumerate(todo):
+            following = todo[index + 1][0] if index + 1 < len(todo) else None
+            while done < end:
+                stop = min(done + sizer.next_size(), end)
+                if pending is None or pending[:2] != (done, stop):
+                    pending = fetch(done, stop)  # a stale prefetch (after a back-off) is dropped
+                edges, graph_seconds = pending[2].result()
+                timer.add("probe graph", graph_seconds, overlapped=True)
+                ahead = sizer.following_size()
+                if ahead is not None and stop < end:
+                    pending = fetch(stop, min(stop + ahead, end))
+                elif ahead is not None and following is not None:
+                    pending = fetch(following, min(following + ahead, todo[index + 1][1]))
+                else:
+                    pending = None
+                measuring = sizer.calibrating
+                meter = PeakMemory(device) if measuring else nullcontext()
+                began = time.perf_counter()
+                try:
+                    with meter:
+                        values, rep = evaluate(edges, stop - done)
+                except Exception as exc:  # noqa: BLE001 - only allocation failures are handled
+                    if not is_out_of_memory(exc):
+                        raise
+                    _back_off(sizer, stop - done, device, out)
+                    continue
+                if isinstance(meter, PeakMemory):
+                    sizer.record(stop - done, meter.peak, time.perf_counter() - began)
+                with timer.stage("assembly"):
+                    density[done:stop] = values
+                    if representation is not None and rep is not None:
+                        representation[done:stop] = rep
+                if on_batch is not None:
+                    on_batch(done, stop, values)
+                out.batch_sizes.append(stop - done)
+                out.done += stop - done
+                bar.update(stop - done)
+                done = stop
+                more = done < end or index + 1 < len(todo)
+                if more and cancel_requested(cancel):
+                    out.interrupted = True
+                    return out
     except KeyboardInterrupt:
         out.interrupted = True
     finally:
         bar.close()
         pool.shutdown(wait=True, cancel_futures=True)
-    out.bytes_per_probe = sizer.per_probe
+        out.bytes_per_probe = sizer.per_probe
     return out
 
 
