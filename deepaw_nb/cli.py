@@ -43,7 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     predict.add_argument("--compile", action="store_true", help="torch.compile the probe model")
     predict.add_argument(
-        "--kernel", default="fast", choices=["fast", "e3nn"], help="probe-model kernel (default: fast, exact)"
+        "--kernel", default="fast", choices=["fast", "e3nn", "cueq"],
+        help="probe-model kernel (default: fast, exact; cueq: NVIDIA cuEquivariance, optional)"
     )
     predict.add_argument("--f-nonlocal", metavar="PATH", help="DeePAW F_nonlocal checkpoint (default: bundled model)")
     predict.add_argument("--f-local", metavar="PATH", help="matching DeePAW F_local checkpoint")

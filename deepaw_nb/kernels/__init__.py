@@ -9,6 +9,8 @@ Usage (what :class:`deepaw_nb.engine.Predictor` does)::
 ``"e3nn"`` returns the original :class:`~deepaw_nb.model.f_nonlocal.ProbeModel`, for which
 :func:`prepare_atoms` is the identity.  ``"fast"`` computes the same function from the same
 weights (within float32 rounding) with far fewer operations and a bounded working set.
+``"cueq"`` (optional, for NVIDIA GPUs) computes each layer's messages with cuEquivariance's
+fused channel-wise tensor product (:mod:`deepaw_nb.kernels.cueq`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from deepaw_nb.kernels.fast_probe import FastProbeModel, PreparedAtoms
 from deepaw_nb.model.f_nonlocal import AtomContext, ProbeModel
 
 #: Kernel names accepted by :func:`build_probe_kernel`, the engine and the CLI.
-KERNELS = ("fast", "e3nn")
+KERNELS = ("fast", "e3nn", "cueq")
 
 __all__ = [
     "KERNELS",
@@ -38,7 +40,7 @@ __all__ = [
 
 
 def resolve_kernel(kernel: str) -> str:
-    """Validated kernel name (``"fast"`` or ``"e3nn"``); raises :class:`DeviceError` otherwise."""
+    """Validated kernel name (one of :data:`KERNELS`); raises :class:`DeviceError` otherwise."""
     name = str(kernel).strip().lower()
     if name not in KERNELS:
         raise DeviceError(f"kernel {kernel!r} is not known; use one of {', '.join(KERNELS)}")
@@ -49,11 +51,16 @@ def build_probe_kernel(probe_model: ProbeModel, kernel: str) -> nn.Module:
     """A module with ``ProbeModel.forward``'s signature and outputs for ``kernel``.
 
     ``"e3nn"`` returns ``probe_model`` itself; ``"fast"`` a :class:`FastProbeModel` that reads
-    (and shares) its weights, built on the probe model's device.
+    (and shares) its weights, built on the probe model's device; ``"cueq"`` a
+    :class:`~deepaw_nb.kernels.cueq.CueqProbeModel` (needs ``cuequivariance-torch``).
     """
     name = resolve_kernel(kernel)
     if name == "e3nn":
         return probe_model
+    if name == "cueq":
+        from deepaw_nb.kernels.cueq import CueqProbeModel
+
+        return CueqProbeModel(probe_model).eval()
     device = next(probe_model.parameters()).device
     return FastProbeModel(probe_model).to(device).eval()
 
@@ -66,8 +73,12 @@ def prepare_atoms(kernel: nn.Module, context: AtomContext) -> Any:
 
 def describe_kernel(kernel: nn.Module, device: torch.device | str = "cpu") -> str:
     """What computes the probe model, for provenance: ``"e3nn"`` or the fast kernel's backend."""
+    if type(kernel).__name__ == "CueqProbeModel":
+        methods = sorted({m.method for m in kernel.messages})  # type: ignore[attr-defined]
+        return f"cuEquivariance ({', '.join(methods)})"
     if not isinstance(kernel, FastProbeModel):
         return "e3nn"
     if torch.device(device).type == "cpu":
         return f"torch ({gemm.backend()} products)"
     return "torch"
+

@@ -120,7 +120,6 @@ class Convolution(nn.Module):
             edge_chunk: at most this many edges' messages exist at once (bounds memory for
                 large cells); ``None`` processes all edges together.
         """
-        ones = ones_attribute(receiver.shape[0], receiver)
         # Messages are summed in at least fp32, also when autocast makes them bf16/fp16.
         accumulate = torch.promote_types(receiver.dtype, torch.float32)
         summed = receiver.new_zeros(receiver.shape[0], self.irreps_mid.dim, dtype=accumulate)
@@ -130,8 +129,16 @@ class Convolution(nn.Module):
             weights = self.fc(edge_radial[part])
             messages = self.tp(sender_features[edge_src[part]], edge_sh[part], weights)
             summed = summed.index_add(0, edge_dst[part], messages.to(summed.dtype))
-        summed = summed * self.message_norm
+        return self.combine(summed, receiver)
 
+    def combine(self, summed: torch.Tensor, receiver: torch.Tensor) -> torch.Tensor:
+        """Layer output from the summed messages (R, dim mid) and the receivers' own features.
+
+        Separate from :meth:`forward` so other message backends (e.g. cuEquivariance) can
+        produce ``summed`` and reuse the rest of the layer unchanged.
+        """
+        ones = ones_attribute(receiver.shape[0], receiver)
+        summed = summed * self.message_norm
         self_connection = self.sc(receiver, ones)
         convolved = self.lin2(summed, ones)
         angle = _ANGLE_SCALE * self.lin3(summed, ones)
