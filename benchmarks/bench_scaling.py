@@ -25,7 +25,9 @@ CHILD = r"""
 import json, resource, sys, time, threading
 from ase.build import bulk
 import deepaw_nb
-n_atoms, reps, model_path, probes, full, spacing = json.loads(sys.argv[1])
+n_atoms, reps, model_path, probes, full, spacing, threads = json.loads(sys.argv[1])
+import torch
+torch.set_num_threads(threads)
 if n_atoms == 1:
     atoms = bulk("Si", "fcc", a=3.9)  # one-atom cell (timing only)
 else:
@@ -47,7 +49,8 @@ print(json.dumps({
     "atom_graph_s": t["atom graph"], "atom_model_s": t["atom model"], "probe_model_s": t["probe model"],
     "ms_per_probe": 1e3 * (t["probe model"] + t["F_local"]) / max(result.filled_probes, 1),
     "batch_sizes": result.provenance["batch_sizes_used"][-3:],
-    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "threads": threads,
+    "complete": result.complete,
 }))
 """
 
@@ -59,10 +62,11 @@ def main() -> None:
     parser.add_argument("--spacing", type=float, default=0.2, help="grid spacing in Å")
     parser.add_argument("--full", action="store_true", help="evaluate every grid point")
     parser.add_argument("--atoms", type=int, nargs="*", default=sorted(CELLS))
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run (1: steady on a shared host)")
     args = parser.parse_args()
     rows = []
     for n in args.atoms:
-        payload = json.dumps([n, CELLS[n], args.model, args.probes, args.full, args.spacing])
+        payload = json.dumps([n, CELLS[n], args.model, args.probes, args.full, args.spacing, args.threads])
         out = subprocess.run([sys.executable, "-c", CHILD, payload], capture_output=True, text=True)
         if out.returncode != 0:
             print(f"{n} atoms: failed\n{out.stderr[-2000:]}", file=sys.stderr)

@@ -209,7 +209,11 @@ def test_run_options_kwargs_and_preview() -> None:
 
     options = RunOptions(spacing=0.25)
     options.structure = _si_atoms()
-    assert options.predict_kwargs() == {"spacing": 0.25, "batch_size": "auto", "precision": "fp32", "device": "auto", "compile": False}
+    assert options.predict_kwargs() == {"spacing": 0.25, "batch_size": "auto", "precision": "fp32", "device": "auto",
+                                        "compile": False, "kernel": "fast", "symmetry": True}
+    options.kernel.value, options.symmetry.value = "e3nn", False
+    assert options.predict_kwargs()["kernel"] == "e3nn" and options.predict_kwargs()["symmetry"] is False
+    options.kernel.value, options.symmetry.value = "fast", True
     assert "points" in options.grid_preview.value
     options.grid_mode.value = "encut"
     assert options.grid_kwargs() == {"encut": 500.0}

@@ -1,4 +1,4 @@
-"""``RunOptions``: the controls of a prediction (model, grid, batch size, precision, device).
+"""``RunOptions``: the controls of a prediction (model, grid, batch size, precision, device, kernel).
 
 The widget only collects and checks values; :meth:`RunOptions.predict_kwargs` turns them into
 keyword arguments of :func:`deepaw_nb.predict`, whose own checks give the final word.
@@ -84,11 +84,14 @@ class RunOptions(ipw.VBox):
         self.precision = ipw.Dropdown(options=self._precisions(), value="fp32", description="Precision:", style=_DESC)
         self.device = ipw.Combobox(value="auto", options=_device_options(), ensure_option=False, description="Device:", style=_DESC)
         self.compile = ipw.Checkbox(value=False, description="torch.compile the probe model", indent=False)
+        self.kernel = ipw.Dropdown(options=self._kernels(), value="fast", description="Kernel:", style=_DESC)
+        self.symmetry = ipw.Checkbox(value=True, description="evaluate symmetry-irreducible points only (exact)", indent=False)
         super().__init__(
             children=[
                 ipw.HBox([self.model_choice]), self.model_note, self.custom_box,
                 ipw.HBox([self.grid_mode, self.grid_value_box]), self.grid_preview,
                 ipw.HBox([self.batch_size, self.precision]), ipw.HBox([self.device, self.compile]),
+                ipw.HBox([self.kernel, self.symmetry]),
             ],
             **kwargs,
         )
@@ -102,6 +105,13 @@ class RunOptions(ipw.VBox):
         self._show_model_fields()
         self._show_grid_field()
         self._update_preview()
+
+    @staticmethod
+    def _kernels() -> list[tuple[str, str]]:
+        from deepaw_nb.kernels.cueq import cueq_available
+
+        kernels = [("fast (exact, default)", "fast"), ("e3nn (reference)", "e3nn")]
+        return kernels + ([("cuEquivariance", "cueq")] if cueq_available() else [])
 
     @staticmethod
     def _precisions() -> list[str]:
@@ -127,6 +137,8 @@ class RunOptions(ipw.VBox):
             "precision": self.precision.value,
             "device": str(self.device.value).strip() or "auto",
             "compile": bool(self.compile.value),
+            "kernel": self.kernel.value,
+            "symmetry": bool(self.symmetry.value),
         }
 
     def model_request(self) -> tuple[str, Any, Any]:
