@@ -19,12 +19,14 @@ def test_gpu_check_quick_on_cpu(tmp_path) -> None:  # type: ignore[no-untyped-de
     out = tmp_path / "check.json"
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--device", "cpu", "--quick", "--cases", "si_l2",
-         "--budget", "1500", "--json", str(out)],
+         "--no-compile", "--budget", "1500", "--json", str(out)],
         capture_output=True, text=True, timeout=1800,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = json.loads(out.read_text())
-    for section in ("environment", "correctness", "precision", "batch_sweep", "compile", "end_to_end"):
+    # torch.compile (inductor) of the full model takes minutes on this CPU: the GPU run does it.
+    assert "compile" not in results
+    for section in ("environment", "correctness", "precision", "batch_sweep", "end_to_end"):
         assert section in results and "error" not in results[section] and "skipped" not in results[section], section
     assert results["correctness"]["all_ok"]
     kernels = {row["kernel"] for row in results["precision"]["rows"]}
