@@ -22,6 +22,7 @@ re-verifies it on every build):
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 import torch
 from e3nn import o3
@@ -150,24 +151,9 @@ class CueqProbeModel(nn.Module):
         self.messages = nn.ModuleList(CueqMessages(conv, device) for conv in convs)
         self._check_against_e3nn(device)
 
-    def forward(
-        self,
-        context: AtomContext,
-        edge_src: torch.Tensor,
-        edge_dst: torch.Tensor,
-        edge_vectors: torch.Tensor,
-        num_probes: int,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        model = self.probe_model
-        edge_sh, edge_radial = model.embed_edges(edge_vectors)
-        probes = edge_sh.new_zeros(num_probes, 1)
-        block = model.interaction_block
-        for conv, gate, messages, senders in zip(
-            block.convolutions, block.gates, self.messages, context.sender_features
-        ):
-            summed = messages(senders, edge_src, edge_dst, edge_sh, edge_radial, num_probes)
-            probes = gate(conv.combine(summed.to(probes.dtype), probes))
-        return model.readout(probes).squeeze(-1), probes
+    def forward(self, context: AtomContext, *edges_and_count: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """``ProbeModel.forward(context, src, dst, vectors, num_probes)`` with cuEquivariance messages."""
+        return self.probe_model(context, *edges_and_count, messages=list(self.messages))
 
     @torch.no_grad()
     def _check_against_e3nn(self, device: torch.device) -> None:

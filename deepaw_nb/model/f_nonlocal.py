@@ -162,16 +162,25 @@ class ProbeModel(EdgeEmbedding):
         edge_dst: torch.Tensor,
         edge_vectors: torch.Tensor,
         num_probes: int,
+        messages: list | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Density (P,) and representation (P, D) for ``num_probes`` probes.
 
         Edges go from atom ``edge_src`` to probe ``edge_dst`` with vectors probe - atom image (Å).
+        ``messages``: optional per-layer callables ``(senders, src, dst, sh, radial, P)`` that
+        return the summed messages (another backend, e.g. cuEquivariance); ``None`` uses each
+        convolution's own tensor product.
         """
         edge_sh, edge_radial = self.embed_edges(edge_vectors)
         probes = edge_sh.new_zeros(num_probes, 1)
         block = self.interaction_block
-        for conv, gate, senders in zip(block.convolutions, block.gates, context.sender_features):
-            probes = gate(conv(senders, probes, edge_src, edge_dst, edge_sh, edge_radial))
+        for k, (conv, gate, senders) in enumerate(zip(block.convolutions, block.gates, context.sender_features)):
+            if messages is None:
+                out = conv(senders, probes, edge_src, edge_dst, edge_sh, edge_radial)
+            else:
+                summed = messages[k](senders, edge_src, edge_dst, edge_sh, edge_radial, num_probes)
+                out = conv.combine(summed.to(probes.dtype), probes)
+            probes = gate(out)
         density = self.readout(probes).squeeze(-1)
         return density, probes
 
