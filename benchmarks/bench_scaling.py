@@ -6,7 +6,7 @@ evaluated (the run is cancelled after them, which the engine supports) so the ta
 the per-structure cost (atom graph, atom model) and the per-probe cost separately; ``--full``
 runs every grid point (the 8,000-atom cell then has > 1,000,000 probes).
 
-    python benchmarks/bench_scaling.py [--model PATH] [--probes 20000] [--full]
+    python benchmarks/bench_scaling.py [--model PATH] [--probes 20000] [--full] [--table-budget-mb MB]
 
 The baseline for memory is the 1-atom cell: a bounded engine keeps peak memory nearly flat
 as the atom count and the grid grow, because batches (not the grid or the cell) set it.
@@ -19,15 +19,18 @@ import json
 import subprocess
 import sys
 
-CELLS = {1: (1, 1, 1), 8: (1, 1, 1), 64: (2, 2, 2), 512: (4, 4, 4), 8000: (10, 10, 10)}
+CELLS = {1: (1, 1, 1), 8: (1, 1, 1), 64: (2, 2, 2), 512: (4, 4, 4), 1000: (5, 5, 5), 8000: (10, 10, 10)}
 
 CHILD = r"""
 import json, resource, sys, time, threading
 from ase.build import bulk
 import deepaw_nb
-n_atoms, reps, model_path, probes, full, spacing, threads = json.loads(sys.argv[1])
+n_atoms, reps, model_path, probes, full, spacing, threads, table_budget_mb = json.loads(sys.argv[1])
 import torch
 torch.set_num_threads(threads)
+if table_budget_mb is not None:
+    from deepaw_nb.kernels import fast_probe
+    fast_probe.DEFAULT_TABLE_BUDGET = int(table_budget_mb * 2**20)
 if n_atoms == 1:
     atoms = bulk("Si", "fcc", a=3.9)  # one-atom cell (timing only)
 else:
@@ -50,7 +53,7 @@ print(json.dumps({
     "ms_per_probe": 1e3 * (t["probe model"] + t["F_local"]) / max(result.filled_probes, 1),
     "batch_sizes": result.provenance["batch_sizes_used"][-3:],
     "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "threads": threads,
-    "complete": result.complete,
+    "complete": result.complete, "table_budget_mb": table_budget_mb,
 }))
 """
 
@@ -63,10 +66,13 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="evaluate every grid point")
     parser.add_argument("--atoms", type=int, nargs="*", default=sorted(CELLS))
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run (1: steady on a shared host)")
+    parser.add_argument("--table-budget-mb", type=float, default=None,
+                        help="fast kernel: atom tables kept per structure up to this size, else built per chunk "
+                             "(default: the library's 512 MiB; 0 forces per-chunk tables)")
     args = parser.parse_args()
     rows = []
     for n in args.atoms:
-        payload = json.dumps([n, CELLS[n], args.model, args.probes, args.full, args.spacing, args.threads])
+        payload = json.dumps([n, CELLS[n], args.model, args.probes, args.full, args.spacing, args.threads, args.table_budget_mb])
         out = subprocess.run([sys.executable, "-c", CHILD, payload], capture_output=True, text=True)
         if out.returncode != 0:
             print(f"{n} atoms: failed\n{out.stderr[-2000:]}", file=sys.stderr)

@@ -109,10 +109,13 @@ def test_unsorted_edges_empty_probes_and_small_chunks() -> None:
     probe_model = load_reference_model("si_l2").f_nonlocal.probe_model
     tiny = FastProbeModel(probe_model, edge_chunk=30, tile=7, workers=1).eval()
     two = FastProbeModel(probe_model, workers=2).eval()  # chunks on two threads
+    # Tables built per chunk (as for cells above the table budget), chunks on two threads.
+    per_chunk = FastProbeModel(probe_model, edge_chunk=30, tile=7, workers=2, table_budget=0).eval()
+    assert per_chunk.prepare(context).tables_per_chunk and not two.prepare(context).tables_per_chunk
     threads = torch.get_num_threads()
     with torch.no_grad():
         density, representation = probe_model(context, *batch)
-        for kernel in (_fast("si_l2"), tiny, two):
+        for kernel in (_fast("si_l2"), tiny, two, per_chunk):
             fast_density, fast_representation = kernel(kernel.prepare(context), *batch)
             _assert_close(fast_density, density, "density")
             _assert_close(fast_representation, representation, "representation")
@@ -152,6 +155,28 @@ def test_kernel_option_through_the_api() -> None:
     with pytest.raises(DeviceError, match="kernel 'triton' is not known") as info:
         deepaw_nb.predict_points(atoms, points, model=model, kernel="triton")
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.skipif(not CASES, reason="reference fixtures missing")
+def test_tables_per_chunk_above_the_budget_give_the_same_values() -> None:
+    """Full model: a cell whose tables exceed the budget keeps only sender features, and each
+    chunk builds the tables of its own atoms; the values equal the per-structure tables."""
+    expected = np.load(REFERENCE / "hfo2_full_expected.npz")
+    context, batch = _inputs(
+        "hfo2_full", expected["positions"], expected["cell"], expected["atomic_numbers"], expected["probe_xyz"][:60]
+    )
+    whole = _fast("hfo2_full")
+    per_atom = whole.table_bytes_per_atom
+    assert 0.9e6 < per_atom < 1.0e6  # 0.95 MB per atom for the published size
+    budget = FastProbeModel(load_reference_model("hfo2_full").f_nonlocal.probe_model, edge_chunk=200, table_budget=5 * per_atom)
+    prepared = budget.prepare(context)
+    assert prepared.tables_per_chunk and prepared.nbytes < 12 * per_atom / 50  # features only
+    assert prepared.to("cpu").tables_per_chunk and prepared.tables_as(torch.bfloat16) is None
+    with torch.no_grad():
+        reference = whole(whole.prepare(context), *batch)
+        chunked = budget(prepared, *batch)
+    for got, want, what in zip(chunked, reference, ("density", "representation")):
+        assert float((got - want).abs().max() / want.abs().max()) < 1e-6, what
 
 
 def test_prepared_atoms_move_between_devices() -> None:

@@ -29,23 +29,43 @@ DEFAULT_GROUPS = ((0,), (1,), (2,), (3,), (4,))
 DEFAULT_EDGE_CHUNK = 4096
 #: Edges per tile: a (tile, group columns) block (<= ~2.5 MB, full model) stays in cache.
 DEFAULT_TILE = 128
+#: Largest per-structure atom-table size kept in memory (bytes).  Above it (about 560 atoms
+#: with the published model, 0.95 MB per atom) each chunk builds the tables of just the atoms
+#: it sees, so memory no longer grows with the cell.
+DEFAULT_TABLE_BUDGET = 512 * 2**20
+#: Chunks are this many times ``edge_chunk`` when they build their own tables.
+PER_CHUNK_TABLES_CHUNK_FACTOR = 4
 
 
 @dataclass
 class PreparedAtoms:
-    """Per-structure input of :class:`FastProbeModel`: per layer, per degree group, the
-    (atoms, group harmonics, group columns) tables ``A`` of plan.py (float32, on the device)."""
+    """Per-structure input of :class:`FastProbeModel`.
 
-    tables: list[list[torch.Tensor]]
+    Either ``tables`` -- per layer, per degree group, the (atoms, group harmonics, group
+    columns) tables ``A`` of plan.py (float32, on the device) -- or, for cells whose tables
+    would exceed the kernel's ``table_budget``, ``senders`` (per layer, the (atoms, dim) ``lin1``
+    features) from which every chunk builds the tables of its own atoms.
+    """
+
+    tables: list[list[torch.Tensor]] | None
     num_atoms: int
     _cast: dict = field(default_factory=dict, repr=False)
+    senders: list[torch.Tensor] | None = None
 
     def to(self, device: torch.device | str) -> "PreparedAtoms":
+        if self.tables is None:
+            assert self.senders is not None
+            return PreparedAtoms(None, self.num_atoms, senders=[s.to(device) for s in self.senders])
         return PreparedAtoms([[t.to(device) for t in layer] for layer in self.tables], self.num_atoms)
 
-    def tables_as(self, dtype: torch.dtype) -> list[list[torch.Tensor]]:
+    @property
+    def tables_per_chunk(self) -> bool:
+        """True if the tables are built per chunk (large cells) instead of once."""
+        return self.tables is None
+
+    def tables_as(self, dtype: torch.dtype) -> list[list[torch.Tensor]] | None:
         """The tables in ``dtype`` (reduced-precision copies are made once and kept)."""
-        if dtype == self.tables[0][0].dtype:
+        if self.tables is None or dtype == self.tables[0][0].dtype:
             return self.tables
         if dtype not in self._cast:
             self._cast[dtype] = [[t.to(dtype) for t in layer] for layer in self.tables]
@@ -53,6 +73,9 @@ class PreparedAtoms:
 
     @property
     def nbytes(self) -> int:
+        if self.tables is None:
+            assert self.senders is not None
+            return sum(s.numel() * s.element_size() for s in self.senders)
         return sum(t.numel() * t.element_size() for layer in self.tables for t in layer)
 
 
@@ -67,6 +90,9 @@ class FastProbeModel(nn.Module):
         tile: edges per tile of the per-atom products (cache blocking).
         workers: CPU threads that take whole chunks (each running single-threaded operations,
             see parallel.py); ``None``: ``torch.get_num_threads()`` at call time.
+        table_budget: bytes of per-structure atom tables kept in memory; larger cells build
+            each chunk's tables on the fly (same values, memory independent of the cell).
+            ``None``: :data:`DEFAULT_TABLE_BUDGET` at the time of :meth:`prepare`.
 
     Under ``torch.autocast`` the dense products (radial MLP, ``lin2``/``lin3``) run in the
     autocast dtype (bf16/fp16).  The memory-bound per-edge work (products with the atom
@@ -82,6 +108,7 @@ class FastProbeModel(nn.Module):
         edge_chunk: int = DEFAULT_EDGE_CHUNK,
         tile: int = DEFAULT_TILE,
         workers: int | None = None,
+        table_budget: int | None = None,
     ) -> None:
         super().__init__()
         block = probe_model.interaction_block
@@ -98,15 +125,43 @@ class FastProbeModel(nn.Module):
         self.edge_chunk = int(edge_chunk)
         self.tile = int(tile)
         self.workers = workers
+        self.table_budget = table_budget
         self.representation_dim = probe_model.irreps_representation.dim
+
+    @property
+    def table_bytes_per_atom(self) -> int:
+        """Float32 bytes of one atom's tables, all layers and groups (0.95 MB, published model)."""
+        return 4 * sum(
+            (g.sh_slice.stop - g.sh_slice.start) * g.columns for layer in self.layers for g in layer.plan.groups
+        )
 
     @torch.no_grad()
     def prepare(self, context: AtomContext | PreparedAtoms) -> PreparedAtoms:
-        """Per-structure tables from an :class:`AtomContext` (idempotent on prepared input)."""
+        """Per-structure tables from an :class:`AtomContext` (idempotent on prepared input).
+
+        Cells whose tables would exceed ``table_budget`` keep only the sender features; each
+        chunk then builds the tables of the atoms it sees (see :meth:`_chunk_tables`).
+        """
         if isinstance(context, PreparedAtoms):
             return context
-        tables = [layer.plan.atom_tables(s.float()) for layer, s in zip(self.layers, context.sender_features)]
-        return PreparedAtoms(tables, int(context.sender_features[0].shape[0]))
+        senders = [s.float() for s in context.sender_features]
+        atoms = int(senders[0].shape[0])
+        budget = DEFAULT_TABLE_BUDGET if self.table_budget is None else self.table_budget
+        if atoms * self.table_bytes_per_atom > budget:
+            return PreparedAtoms(None, atoms, senders=senders)
+        tables = [layer.plan.atom_tables(s) for layer, s in zip(self.layers, senders)]
+        return PreparedAtoms(tables, atoms)
+
+    def _chunk_tables(
+        self, prepared: PreparedAtoms, src: torch.Tensor, dtype: torch.dtype
+    ) -> tuple[list[list[torch.Tensor]], torch.Tensor, int]:
+        """Tables of just the senders in ``src`` and ``src`` renumbered to them (large cells)."""
+        assert prepared.senders is not None
+        present, local = torch.unique(src, return_inverse=True)
+        tables = [
+            [t.to(dtype) for t in layer.plan.atom_tables(s[present])] for layer, s in zip(self.layers, prepared.senders)
+        ]
+        return tables, local, int(present.numel())
 
     # torch.compile would trace the tile loops, whose bounds are data (per batch): on CPU the
     # first compiled call did not finish in 300 s (benchmarks/README_kernel.md).  The kernel is
@@ -138,20 +193,25 @@ class FastProbeModel(nn.Module):
         edge_dtype = torch.float32 if device.type == "cpu" else dtype
         tables = prepared.tables_as(edge_dtype)
         workers = self._workers(device)
-        # Enough chunks to keep every worker busy, none above edge_chunk edges.
-        per_chunk = min(self.edge_chunk, max(self.tile, -(-int(offsets[-1]) // (2 * workers))))
+        # Enough chunks to keep every worker busy, none above edge_chunk edges (larger chunks
+        # when each builds its own atom tables: that cost is per chunk, not per edge).
+        limit = self.edge_chunk * (PER_CHUNK_TABLES_CHUNK_FACTOR if prepared.tables_per_chunk else 1)
+        per_chunk = min(limit, max(self.tile, -(-int(offsets[-1]) // (2 * workers))))
 
         def run(chunk: tuple[int, int]) -> None:
             p0, p1 = chunk
             e0, e1 = int(offsets[p0]), int(offsets[p1])
             with torch.autocast(device.type, enabled=False):
+                chunk_src, chunk_tables, atoms = src[e0:e1], tables, prepared.num_atoms
+                if chunk_tables is None:
+                    chunk_tables, chunk_src, atoms = self._chunk_tables(prepared, chunk_src, edge_dtype)
                 features = self._chunk(
-                    tables, prepared.num_atoms, src[e0:e1], dst[e0:e1] - p0, edge_vectors[e0:e1], p1 - p0, dtype, edge_dtype
+                    chunk_tables, atoms, chunk_src, dst[e0:e1] - p0, edge_vectors[e0:e1], p1 - p0, dtype, edge_dtype
                 )
                 representation[p0:p1] = features
                 density[p0:p1] = self.readout(features).squeeze(-1)
 
-        map_chunks(run, _chunks(offsets, per_chunk if workers > 1 else self.edge_chunk), workers)
+        map_chunks(run, _chunks(offsets, per_chunk if workers > 1 else limit), workers)
         return density, representation
 
     def _workers(self, device: torch.device) -> int:
