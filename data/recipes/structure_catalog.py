@@ -258,4 +258,64 @@ def parents() -> list[dict]:
     for f, x, y, z, a in [("LiZnP", "Li", "Zn", "P", 5.765), ("LiMgP", "Li", "Mg", "P", 6.006),
                           ("LiMgN", "Li", "Mg", "N", 4.955), ("LiZnN", "Li", "Zn", "N", 4.877)]:
         add(f"{f}_halfheusler", "half-Heusler", half_heusler(x, y, z, a))
+
+    # --- extension (2026-12): training chemistries next to the weakest held-out
+    # compositions (MgB2, Li3N, LiZnP, AlN).  None of these has a held-out
+    # reduced composition; they add related bonding, not the held-out compounds.
+    # MgB2 neighbours: metal layers intercalated between honeycomb sheets.
+    add("LiBC_hexagonal", "LiBC", _sg(["Li", "B", "C"], [(0, 0, 0), (1 / 3, 2 / 3, .25),
+                                                         (1 / 3, 2 / 3, .75)],
+                                      194, _hex(2.752, 7.058)),
+        EXP + "; Woerle et al., Z. Anorg. Allg. Chem. 621, 1153 (1995): "
+              "Li 2a, B 2c, C 2d, B-C 1.59 A")
+    add("CaB2_AlB2", "AlB2", alb2("Ca", 3.20, 4.00),
+        EST + " (hypothetical AlB2-type CaB2; a, c guessed from the B-B bond "
+              "and the Ca size)")
+    add("LiC6_GIC", "LiC6", _sg(["Li", "C"], [(0, 0, 0), (1 / 3, 0, .5)], 191,
+                                _hex(4.305, 3.706)),
+        EXP + "; stage-1 graphite intercalation compound, P6/mmm, Li 1a, C 6k, "
+              "AA graphene stacking")
+    add("CaC6_GIC", "CaC6", _sg(["Ca", "C"], [(0, 0, 0), (1 / 3, 0, .5)], 166,
+                                _hex(4.333, 13.572)),
+        EXP + "; Emery et al., PRL 95, 087003 (2005): R-3m, Ca 3a, C 18g, "
+              "rhombohedral primitive cell")
+    # LiZnP neighbours: filled-tetrahedral (Nowotny-Juza) phases and Zintl-type
+    # Li intermetallics (same builder convention as above: X at 4b, Y-Z zincblende).
+    add("LiAlSi_halfheusler", "half-Heusler", half_heusler("Li", "Al", "Si", 5.93),
+        EXP + " (Nowotny-Juza phase LiAlSi, a = 5.93 A)")
+    add("LiGaSi_halfheusler", "half-Heusler", half_heusler("Li", "Ga", "Si", 5.95),
+        EST + " (LiGaSi as a filled-tetrahedral phase, a ~ LiAlSi)")
+    for f, m, a in [("LiAl", "Al", 6.37), ("LiGa", "Ga", 6.20)]:
+        add(f"{f}_B32", "NaTl (B32)", _sg(["Li", m], [(0, 0, 0), (.5, .5, .5)], 227,
+                                          [a] * 3 + [90] * 3),
+            EXP + " (Zintl phase, NaTl type, Fd-3m origin 1: Li 8a, %s 8b)" % m)
+    # Li3N neighbours: the Li3N prototype with P, and other alkali nitrides.
+    add("Li3P_Li3N", "Li3N", _sg(["P", "Li", "Li"], [(0, 0, 0), (0, 0, .5),
+                                                      (1 / 3, 2 / 3, 0)],
+                                  191, _hex(4.38, 4.65)),
+        EST + " (hypothetical Li3N-type Li3P: c/a of Li3N, volume of Na3As-type "
+              "Li3P times the alpha/beta-Li3N volume ratio 1.29)")
+    add("Na3N_antiReO3", "anti-ReO3", _sg(["N", "Na"], [(0, 0, 0), (.5, 0, 0)], 221,
+                                           [4.733] * 3 + [90] * 3),
+        EXP + "; Fischer & Jansen, Angew. Chem. Int. Ed. 41, 1755 (2002): "
+              "a = 4.733 A, Na-N 2.37 A")
+    add("NaN3_rhombohedral", "NaN3", _sg(["Na", "N", "N"], [(0, 0, 0), (0, 0, .5),
+                                                            (0, 0, .5 - 1.18 / 15.24)],
+                                          166, _hex(3.646, 15.24)),
+        EXP + " (beta-NaN3, R-3m hexagonal axes, a, c consistent with the density "
+              "1.846 g/cm3; azide N-N 1.18 A)")
+    # AlN neighbours: other tetrahedral / octahedral III-V polymorphs.
+    for f, a, c, src in [("BN", 2.550, 4.210, EXP),
+                         ("AlP", 5.451 / 2 ** .5, 5.451 / 2 ** .5 * (8 / 3) ** .5, EST),
+                         ("BP", 4.538 / 2 ** .5, 4.538 / 2 ** .5 * (8 / 3) ** .5, EST)]:
+        add(f"{f}_wurtzite", "wurtzite", _b(f, "wurtzite", a, c=c, u=0.375),
+            src + ("" if src == EXP else " (ideal wurtzite with the zincblende bond length)"))
+    add("GaN_rocksalt", "rocksalt", _b("GaN", "rocksalt", 4.22),
+        EST + " (high-pressure rocksalt GaN at ~zero pressure)")
+    # Peroxide O-O bonds (Li-O chemistry next to Li3N/Li2O).
+    add("Li2O2_hexagonal", "Li2O2", _sg(["Li", "Li", "O"], [(0, 0, 0), (1 / 3, 2 / 3, .25),
+                                                            (1 / 3, 2 / 3, (1.5 + 1.55 / 7.650) / 2)],
+                                        194, _hex(3.142, 7.650)),
+        EXP + "; Foeppl (1957) / Cota & de la Mora, Acta Cryst. B61, 133 (2005): "
+              "P6_3/mmc, Li 2a + 2c, O 4f with O-O 1.55 A")
     return out
