@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+# Helper modules imported by test files: rewrite their asserts too (pytest's rewriting only
+# covers test files and conftest.py by default).
+pytest.register_assert_rewrite("widget_support")
+
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO.parent / "shared" / "reference"
 

@@ -12,18 +12,10 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-from widget_support import (  # noqa: F401 - fixtures are found by name
-    EXAMPLES,
-    NOW,
-    REFERENCE,
-    _assert_one_line,
-    _gaussian_result,
-    _panel,
-    _si_atoms,
-    default_model_env,
-    model,
-    predicted,
-)
+from widget_support import EXAMPLES, NOW, _assert_one_line, _panel, _si_atoms
+
+# The fixtures (model, predicted, default_model_env) come from widget_support.
+pytest_plugins = ("widget_support",)
 
 
 # ---------------------------------------------------------------- uploads
