@@ -15,16 +15,20 @@ from deepaw_nb.kernels import FastProbeModel, PreparedAtoms, build_probe_kernel,
 
 FAST = 1e-4  # relative to max |reference|: the tolerance of a reformulation (shared/reference/README.md)
 CASES = reference_cases()
-_KERNELS: dict[str, FastProbeModel] = {}
+_KERNELS: dict[tuple[str, bool | None], FastProbeModel] = {}
 
 
-def _fast(name: str) -> FastProbeModel:
-    """The fast kernel of a reference model, built once per session."""
-    if name not in _KERNELS:
-        kernel = build_probe_kernel(load_reference_model(name).f_nonlocal.probe_model, "fast")
+def _fast(name: str, fused: bool | None = None) -> FastProbeModel:
+    """The fast kernel of a reference model (fused C messages: None = when available), built
+    once per session."""
+    if (name, fused) not in _KERNELS:
+        if fused is None:
+            kernel = build_probe_kernel(load_reference_model(name).f_nonlocal.probe_model, "fast")
+        else:
+            kernel = FastProbeModel(load_reference_model(name).f_nonlocal.probe_model, fused=fused).eval()
         assert isinstance(kernel, FastProbeModel)
-        _KERNELS[name] = kernel
-    return _KERNELS[name]
+        _KERNELS[(name, fused)] = kernel
+    return _KERNELS[(name, fused)]
 
 
 def _inputs(name: str, positions: np.ndarray, cell: np.ndarray, numbers: np.ndarray, probes: np.ndarray):  # type: ignore[no-untyped-def]
@@ -56,14 +60,17 @@ def _assert_close(actual: torch.Tensor | np.ndarray, expected: torch.Tensor | np
     return relative
 
 
+@pytest.mark.parametrize("fused", [True, False], ids=["fused-C", "torch"])
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
-def test_fast_kernel_matches_e3nn_and_reference(case: dict) -> None:
+def test_fast_kernel_matches_e3nn_and_reference(case: dict, fused: bool) -> None:
+    """Both message paths of the fast kernel: the fused C loop and the torch tile products."""
     expected = np.load(REFERENCE / f"{case['name']}_expected.npz")
     context, batch = _inputs(
         case["name"], expected["positions"], expected["cell"], expected["atomic_numbers"], expected["probe_xyz"]
     )
     probe_model = load_reference_model(case["name"]).f_nonlocal.probe_model
-    fast = _fast(case["name"])
+    fast = _fast(case["name"], fused)
+    assert fast.prepare(context).blocked is fused
     with torch.no_grad():
         density, representation = probe_model(context, *batch)
         fast_density, fast_representation = fast(prepare_atoms(fast, context), *batch)
@@ -112,10 +119,15 @@ def test_unsorted_edges_empty_probes_and_small_chunks() -> None:
     # Tables built per chunk (as for cells above the table budget), chunks on two threads.
     per_chunk = FastProbeModel(probe_model, edge_chunk=30, tile=7, workers=2, table_budget=0).eval()
     assert per_chunk.prepare(context).tables_per_chunk and not two.prepare(context).tables_per_chunk
+    # The same with the torch message path (the fused C loop is the default where it builds).
+    torch_paths = [
+        FastProbeModel(probe_model, edge_chunk=30, tile=7, workers=w, table_budget=b, fused=False).eval()
+        for w, b in ((1, None), (2, 0))
+    ]
     threads = torch.get_num_threads()
     with torch.no_grad():
         density, representation = probe_model(context, *batch)
-        for kernel in (_fast("si_l2"), tiny, two, per_chunk):
+        for kernel in (_fast("si_l2"), tiny, two, per_chunk, *torch_paths):
             fast_density, fast_representation = kernel(kernel.prepare(context), *batch)
             _assert_close(fast_density, density, "density")
             _assert_close(fast_representation, representation, "representation")

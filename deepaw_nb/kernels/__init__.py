@@ -79,6 +79,7 @@ def describe_kernel(kernel: nn.Module, device: torch.device | str = "cpu") -> st
     if not isinstance(kernel, FastProbeModel):
         return "e3nn"
     if torch.device(device).type == "cpu":
-        return f"torch ({gemm.backend()} products)"
+        fused = " + fused C messages" if kernel.fused_function(torch.device("cpu")) is not None else ""
+        return f"torch ({gemm.backend()} products){fused}"
     return "torch"
 

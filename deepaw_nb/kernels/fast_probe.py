@@ -16,9 +16,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from deepaw_nb.kernels import fused_c
 from deepaw_nb.kernels.gemm import linear
 from deepaw_nb.kernels.layer import FastLayer, edge_tiles
 from deepaw_nb.kernels.parallel import map_chunks
+from deepaw_nb.errors import DeviceError
 from deepaw_nb.model.f_nonlocal import AtomContext, ProbeModel
 
 #: Edge-degree groups of the per-atom products: one per degree (the sparse choice, fastest
@@ -51,12 +53,14 @@ class PreparedAtoms:
     num_atoms: int
     _cast: dict = field(default_factory=dict, repr=False)
     senders: list[torch.Tensor] | None = None
+    #: True if the tables are in the block layout of the fused C messages (fused_c.py).
+    blocked: bool = False
 
     def to(self, device: torch.device | str) -> "PreparedAtoms":
         if self.tables is None:
             assert self.senders is not None
-            return PreparedAtoms(None, self.num_atoms, senders=[s.to(device) for s in self.senders])
-        return PreparedAtoms([[t.to(device) for t in layer] for layer in self.tables], self.num_atoms)
+            return PreparedAtoms(None, self.num_atoms, senders=[s.to(device) for s in self.senders], blocked=self.blocked)
+        return PreparedAtoms([[t.to(device) for t in layer] for layer in self.tables], self.num_atoms, blocked=self.blocked)
 
     @property
     def tables_per_chunk(self) -> bool:
@@ -93,6 +97,8 @@ class FastProbeModel(nn.Module):
         table_budget: bytes of per-structure atom tables kept in memory; larger cells build
             each chunk's tables on the fly (same values, memory independent of the cell).
             ``None``: :data:`DEFAULT_TABLE_BUDGET` at the time of :meth:`prepare`.
+        fused: sum the messages with the fused C kernel of :mod:`fused_c` (CPU only): ``None``
+            uses it when it builds on this machine, ``False`` never, ``True`` requires it.
 
     Under ``torch.autocast`` the dense products (radial MLP, ``lin2``/``lin3``) run in the
     autocast dtype (bf16/fp16).  The memory-bound per-edge work (products with the atom
@@ -109,6 +115,7 @@ class FastProbeModel(nn.Module):
         tile: int = DEFAULT_TILE,
         workers: int | None = None,
         table_budget: int | None = None,
+        fused: bool | None = None,
     ) -> None:
         super().__init__()
         block = probe_model.interaction_block
@@ -126,6 +133,10 @@ class FastProbeModel(nn.Module):
         self.tile = int(tile)
         self.workers = workers
         self.table_budget = table_budget
+        self.fused = fused
+        self._fusable = all(
+            g.sh_slice.stop - g.sh_slice.start <= fused_c.MAX_HARMONICS for layer in self.layers for g in layer.plan.groups
+        )
         self.representation_dim = probe_model.irreps_representation.dim
 
     @property
@@ -147,10 +158,31 @@ class FastProbeModel(nn.Module):
         senders = [s.float() for s in context.sender_features]
         atoms = int(senders[0].shape[0])
         budget = DEFAULT_TABLE_BUDGET if self.table_budget is None else self.table_budget
+        blocked = self.fused_function(senders[0].device) is not None
         if atoms * self.table_bytes_per_atom > budget:
-            return PreparedAtoms(None, atoms, senders=senders)
+            return PreparedAtoms(None, atoms, senders=senders, blocked=blocked)
+        return PreparedAtoms(self._tables(senders, blocked), atoms, blocked=blocked)
+
+    def _tables(self, senders: list[torch.Tensor], blocked: bool) -> list[list[torch.Tensor]]:
+        """Per layer, per group, the atom tables of ``senders`` (blocked for the C kernel)."""
         tables = [layer.plan.atom_tables(s) for layer, s in zip(self.layers, senders)]
-        return PreparedAtoms(tables, atoms)
+        if not blocked:
+            return tables
+        return [
+            [fused_c.blocked_table(t, layout) for t, layout in zip(layer_tables, layer.block_layouts)]
+            for layer, layer_tables in zip(self.layers, tables)
+        ]
+
+    def fused_function(self, device: torch.device):  # type: ignore[no-untyped-def]
+        """The fused C function if this kernel uses it on ``device``, else ``None``."""
+        if self.fused is False or torch.device(device).type != "cpu" or not self._fusable:
+            if self.fused and not self._fusable:
+                raise DeviceError(f"the fused C kernel handles degree groups of <= {fused_c.MAX_HARMONICS} harmonics; use fused=None")
+            return None
+        function = fused_c.kernel()
+        if function is None and self.fused:
+            raise DeviceError(f"the fused C kernel is not available: {fused_c.unavailable_reason()}; use fused=None")
+        return function
 
     def _chunk_tables(
         self, prepared: PreparedAtoms, src: torch.Tensor, dtype: torch.dtype
@@ -158,10 +190,8 @@ class FastProbeModel(nn.Module):
         """Tables of just the senders in ``src`` and ``src`` renumbered to them (large cells)."""
         assert prepared.senders is not None
         present, local = torch.unique(src, return_inverse=True)
-        tables = [
-            [t.to(dtype) for t in layer.plan.atom_tables(s[present])] for layer, s in zip(self.layers, prepared.senders)
-        ]
-        return tables, local, int(present.numel())
+        tables = self._tables([s[present] for s in prepared.senders], prepared.blocked)
+        return [[t.to(dtype) for t in layer] for layer in tables], local, int(present.numel())
 
     # torch.compile would trace the tile loops, whose bounds are data (per batch): on CPU the
     # first compiled call did not finish in 300 s (benchmarks/README_kernel.md).  The kernel is
@@ -192,6 +222,9 @@ class FastProbeModel(nn.Module):
         dtype = _compute_dtype(device)
         edge_dtype = torch.float32 if device.type == "cpu" else dtype
         tables = prepared.tables_as(edge_dtype)
+        fused = self.fused_function(device) if prepared.blocked else None
+        if prepared.blocked and fused is None:
+            raise DeviceError("atoms were prepared for the fused C kernel, which is not used here; prepare them again")
         workers = self._workers(device)
         # Enough chunks to keep every worker busy, none above edge_chunk edges (larger chunks
         # when each builds its own atom tables: that cost is per chunk, not per edge).
@@ -206,7 +239,8 @@ class FastProbeModel(nn.Module):
                 if chunk_tables is None:
                     chunk_tables, chunk_src, atoms = self._chunk_tables(prepared, chunk_src, edge_dtype)
                 features = self._chunk(
-                    chunk_tables, atoms, chunk_src, dst[e0:e1] - p0, edge_vectors[e0:e1], p1 - p0, dtype, edge_dtype
+                    chunk_tables, atoms, chunk_src, dst[e0:e1] - p0, edge_vectors[e0:e1], p1 - p0, dtype, edge_dtype,
+                    fused,
                 )
                 representation[p0:p1] = features
                 density[p0:p1] = self.readout(features).squeeze(-1)
@@ -230,8 +264,12 @@ class FastProbeModel(nn.Module):
         probes: int,
         dtype: torch.dtype,
         edge_dtype: torch.dtype,
+        fused=None,  # type: ignore[no-untyped-def]
     ) -> torch.Tensor:
-        """Representation (probes, D) of one chunk of whole probes (dst local to the chunk)."""
+        """Representation (probes, D) of one chunk of whole probes (dst local to the chunk).
+
+        ``fused``: the C function of :mod:`fused_c` (the tables are then blocked), or ``None``.
+        """
         order = torch.argsort(src, stable=True)
         src, dst, vectors = src[order], dst[order], vectors[order].float()
         tiles = edge_tiles(torch.bincount(src, minlength=num_atoms).tolist(), self.tile)
@@ -242,7 +280,7 @@ class FastProbeModel(nn.Module):
         for layer, layer_tables, width in zip(self.layers, tables, self._hidden):
             layer_hidden = hidden[:, start : start + width]
             start += width
-            features = layer(layer_tables, features, sh, layer_hidden, dst, tiles, probes)
+            features = layer(layer_tables, features, sh, layer_hidden, dst, tiles, probes, src, fused)
         assert features is not None
         return features
 

@@ -6,6 +6,7 @@ import torch
 from e3nn import o3
 from torch import nn
 
+from deepaw_nb.kernels import fused_c
 from deepaw_nb.kernels.extract import linear_blocks, radial_weights, tensor_product_paths
 from deepaw_nb.kernels.gemm import linear
 from deepaw_nb.kernels.plan import LayerPlan
@@ -56,6 +57,18 @@ class FastLayer(nn.Module):
         self.register_buffer("second", radial.second[:, self.plan.weight_order].contiguous())
         # Per group, (first column, width) of every slot, and the group's first weight column.
         self._slots = [(g.slots, g.weight_start) for g in self.plan.groups]
+        # Column blocks of every group for the fused C messages (fused_messages.c), and the
+        # radial output layer cut into the same weight blocks: a batched product then writes
+        # each tile's weights block-major directly (no re-layout copy per tile).
+        self.block_layouts = [fused_c.block_layout(g.slots) for g in self.plan.groups]
+        blocks, self._weight_blocks = [], []
+        for group, layout in zip(self.plan.groups, self.block_layouts):
+            count = -(-layout.weight_width // fused_c.BLOCK)
+            columns = self.second[:, group.weight_start : group.weight_start + layout.weight_width]
+            padded = torch.nn.functional.pad(columns, (0, count * fused_c.BLOCK - layout.weight_width))
+            self._weight_blocks.append((sum(b.shape[0] for b in blocks), count))
+            blocks.append(padded.view(-1, count, fused_c.BLOCK).permute(1, 0, 2))
+        self.register_buffer("second_blocked", torch.cat(blocks).contiguous())
         self.gate = gate
         self.irreps_out = o3.Irreps(conv.irreps_out)
         self.irreps_receiver = o3.Irreps(conv.irreps_receiver)
@@ -132,6 +145,39 @@ class FastLayer(nn.Module):
                 total.index_add_(0, dst[first:last], buffer[:n])
         return summed
 
+    def messages_fused(  # type: ignore[no-untyped-def]
+        self,
+        function,
+        tables: list[torch.Tensor],
+        sh: torch.Tensor,
+        hidden: torch.Tensor,
+        src: torch.Tensor,
+        dst: torch.Tensor,
+        tiles: Tiles,
+        probes: int,
+    ) -> list[torch.Tensor]:
+        """The same sums as :meth:`messages`, each group's product, scaling and sum over edges
+        fused into one C call per tile (CPU, float32; ``function`` from :mod:`fused_c`).
+
+        ``tables`` are the groups' :func:`~fused_c.blocked_table`; ``src`` (E,) the senders
+        (sorted, as for the tiles), ``dst`` (E,) the probes within the chunk.
+        """
+        size = tiles[0][1] - tiles[0][0] if tiles else 1
+        second = self.second_blocked.to(hidden.dtype)  # (weight blocks, hidden, BLOCK)
+        buffer = hidden.new_empty(second.shape[0], size, fused_c.BLOCK)
+        sums = [fused_c.blocked_sums(probes, layout, sh) for layout in self.block_layouts]
+        for first, last, _ in tiles:
+            n = last - first
+            out = buffer if n == size else hidden.new_empty(second.shape[0], n, fused_c.BLOCK)
+            w = torch.bmm(hidden[first:last].expand(second.shape[0], n, -1), second, out=out).to(sh.dtype)
+            for group, layout, (block0, count), table, total in zip(
+                self.plan.groups, self.block_layouts, self._weight_blocks, tables, sums
+            ):
+                y = sh[first:last, group.sh_slice]
+                weights = w[block0 : block0 + count]
+                fused_c.fused_messages(function, total, y, src[first:last], dst[first:last], table, weights, layout)
+        return [fused_c.unblocked_sums(total, layout) for total, layout in zip(sums, self.block_layouts)]
+
     def forward(
         self,
         tables: list[torch.Tensor],
@@ -141,13 +187,21 @@ class FastLayer(nn.Module):
         dst: torch.Tensor,
         tiles: Tiles,
         probes: int,
+        src: torch.Tensor | None = None,
+        fused=None,  # type: ignore[no-untyped-def]
     ) -> torch.Tensor:
         """Gated layer output (probes, dim gate out) in e3nn layout, float32.
 
         ``features`` are the probes' input features (e3nn layout, float32); ``None`` means zero
-        (layer 0), which makes the self connection vanish.
+        (layer 0), which makes the self connection vanish.  With ``fused`` (the C function of
+        :mod:`fused_c`), ``tables`` are blocked and the messages are summed by
+        :meth:`messages_fused` from the senders ``src``.
         """
-        summed = self.messages(tables, sh, hidden, dst, tiles, probes)
+        if fused is not None:
+            assert src is not None
+            summed = self.messages_fused(fused, tables, sh, hidden, src, dst, tiles, probes)
+        else:
+            summed = self.messages(tables, sh, hidden, dst, tiles, probes)
         dtype = hidden.dtype
         pieces = [torch.split(total, sizes, dim=1) for total, sizes in zip(summed, self.plan.splits)]
         convolved: dict[o3.Irrep, torch.Tensor] = {}
