@@ -69,6 +69,7 @@ class FastLayer(nn.Module):
             self._weight_blocks.append((sum(b.shape[0] for b in blocks), count))
             blocks.append(padded.view(-1, count, fused_c.BLOCK).permute(1, 0, 2))
         self.register_buffer("second_blocked", torch.cat(blocks).contiguous())
+        self._irrep_gather = self._block_gather()
         self.gate = gate
         self.irreps_out = o3.Irreps(conv.irreps_out)
         self.irreps_receiver = o3.Irreps(conv.irreps_receiver)
@@ -100,6 +101,23 @@ class FastLayer(nn.Module):
                     raise ValueError(f"receiver irreps {self.irreps_receiver} must hold {ir} in one block")
                 self.register_buffer(f"sc_t_{k}", sc[ir].t().contiguous())
             self._out_blocks.append((ir, mul, bool(values.item() != 0), receiver_slices.get(ir) if ir in sc else None))
+
+    def _block_gather(self) -> dict[o3.Irrep, torch.Tensor]:
+        """Per message irrep, the columns of the layer's block-major sums (all groups' blocks
+        side by side, probes x blocks * BLOCK) in the order the torch path's regrouping gives
+        (``[m3][group, path, u]``): one gather replaces unblocking, splitting and joining."""
+        first_block = [0]
+        for layout in self.block_layouts:
+            first_block.append(first_block[-1] + layout.blocks)
+        run_starts = [[0, *torch.tensor(sizes).cumsum(0).tolist()] for sizes in self.plan.splits]
+        gather = {}
+        for ir in self.plan.irreps:
+            parts = []
+            for g, i in self.plan.runs[ir]:
+                columns = self.block_layouts[g].unblock[run_starts[g][i] : run_starts[g][i + 1]]
+                parts.append(columns + first_block[g] * fused_c.BLOCK)
+            gather[ir] = torch.cat(parts)
+        return gather
 
     def messages(
         self,
@@ -155,9 +173,10 @@ class FastLayer(nn.Module):
         dst: torch.Tensor,
         tiles: Tiles,
         probes: int,
-    ) -> list[torch.Tensor]:
+    ) -> dict[o3.Irrep, torch.Tensor]:
         """The same sums as :meth:`messages`, each group's product, scaling and sum over edges
-        fused into one C call per tile (CPU, float32; ``function`` from :mod:`fused_c`).
+        fused into one C call per tile (CPU, float32; ``function`` from :mod:`fused_c`), and
+        returned already regrouped per message irrep like :meth:`irrep_blocks`.
 
         ``tables`` are the groups' :func:`~fused_c.blocked_table`; ``src`` (E,) the senders
         (sorted, as for the tiles), ``dst`` (E,) the probes within the chunk.
@@ -165,7 +184,8 @@ class FastLayer(nn.Module):
         size = tiles[0][1] - tiles[0][0] if tiles else 1
         second = self.second_blocked.to(hidden.dtype)  # (weight blocks, hidden, BLOCK)
         buffer = hidden.new_empty(second.shape[0], size, fused_c.BLOCK)
-        sums = [fused_c.blocked_sums(probes, layout, sh) for layout in self.block_layouts]
+        every = sh.new_zeros(sum(layout.blocks for layout in self.block_layouts), probes, fused_c.BLOCK)
+        sums = list(torch.split(every, [layout.blocks for layout in self.block_layouts]))
         for first, last, _ in tiles:
             n = last - first
             out = buffer if n == size else hidden.new_empty(second.shape[0], n, fused_c.BLOCK)
@@ -176,7 +196,14 @@ class FastLayer(nn.Module):
                 y = sh[first:last, group.sh_slice]
                 weights = w[block0 : block0 + count]
                 fused_c.fused_messages(function, total, y, src[first:last], dst[first:last], table, weights, layout)
-        return [fused_c.unblocked_sums(total, layout) for total, layout in zip(sums, self.block_layouts)]
+        flat = every.transpose(0, 1).reshape(probes, -1)  # (probes, blocks * BLOCK)
+        return {ir: flat[:, index] for ir, index in self._irrep_gather.items()}
+
+    def irrep_blocks(self, summed: list[torch.Tensor]) -> dict[o3.Irrep, torch.Tensor]:
+        """Summed messages per group (slot layout) regrouped per message irrep: (P, m * K) with
+        columns ``[m3][group, path, u]``."""
+        pieces = [torch.split(total, sizes, dim=1) for total, sizes in zip(summed, self.plan.splits)]
+        return {ir: torch.cat([pieces[g][i] for g, i in self.plan.runs[ir]], dim=1) for ir in self.plan.irreps}
 
     def forward(
         self,
@@ -199,15 +226,14 @@ class FastLayer(nn.Module):
         """
         if fused is not None:
             assert src is not None
-            summed = self.messages_fused(fused, tables, sh, hidden, src, dst, tiles, probes)
+            blocks = self.messages_fused(fused, tables, sh, hidden, src, dst, tiles, probes)
         else:
-            summed = self.messages(tables, sh, hidden, dst, tiles, probes)
+            blocks = self.irrep_blocks(self.messages(tables, sh, hidden, dst, tiles, probes))
         dtype = hidden.dtype
-        pieces = [torch.split(total, sizes, dim=1) for total, sizes in zip(summed, self.plan.splits)]
         convolved: dict[o3.Irrep, torch.Tensor] = {}
         angle = None
         for k, ir in enumerate(self.plan.irreps):
-            block = torch.cat([pieces[g][i] for g, i in self.plan.runs[ir]], dim=1)  # (P, m * K)
+            block = blocks[ir]  # (P, m * K)
             block = block.view(probes * ir.dim, self.plan.widths[ir]).to(dtype)
             result = linear(block, getattr(self, f"lin_t_{k}").to(dtype)).float()
             result = result.view(probes, ir.dim, -1)  # (P, m, W [+1])
@@ -216,7 +242,7 @@ class FastLayer(nn.Module):
                 result = result[..., :-1]
             convolved[ir] = result
         if angle is None:
-            angle = summed[0].new_zeros(probes, 1, dtype=torch.float32)
+            angle = sh.new_zeros(probes, 1, dtype=torch.float32)
         cos, sin = angle.cos()[:, :, None], angle.sin()[:, :, None]
         pieces = []
         for k, (ir, mul, self_connected, receiver_slice) in enumerate(self._out_blocks):
