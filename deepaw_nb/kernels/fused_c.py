@@ -78,6 +78,11 @@ def _build(compiler: str) -> Path:
         done = subprocess.run(
             [compiler, *FLAGS, "-o", partial, str(SOURCE)], capture_output=True, text=True, timeout=120
         )
+        if done.returncode != 0:  # e.g. a compiler without -march=native: build portably
+            portable = [flag for flag in FLAGS if flag != "-march=native"]
+            done = subprocess.run(
+                [compiler, *portable, "-o", partial, str(SOURCE)], capture_output=True, text=True, timeout=120
+            )
         if done.returncode != 0:
             raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "compiler failed")
         os.replace(partial, target)
