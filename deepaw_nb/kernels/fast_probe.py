@@ -272,7 +272,8 @@ class FastProbeModel(nn.Module):
         """
         order = torch.argsort(src, stable=True)
         src, dst, vectors = src[order], dst[order], vectors[order].float()
-        tiles = edge_tiles(torch.bincount(src, minlength=num_atoms).tolist(), self.tile)
+        # The fused C loop tiles the edges itself and only needs runs of one sender.
+        tiles = None if fused is not None else edge_tiles(torch.bincount(src, minlength=num_atoms).tolist(), self.tile)
         sh = self.spherical_harmonics(vectors).to(edge_dtype)
         hidden = torch.nn.functional.silu(linear(self.basis(vectors.norm(dim=1)), self.first_t)).to(dtype)
         features = None

@@ -16,6 +16,10 @@ from deepaw_nb.model.convolution import _ANGLE_SCALE, Convolution
 #: one segment per sender present in the tile.
 Tiles = list[tuple[int, int, list[tuple[int, int, int]]]]
 
+#: Radial-weight bytes one tile of the fused path may hold (2 MiB: about 155 edges of the
+#: published model, a whole chunk of the bundled small model).
+FUSED_TILE_BYTES = 2 * 2**20
+
 
 def edge_tiles(counts: list[int], size: int) -> Tiles:
     """Split edges sorted by sender (``counts[atom]`` edges each) into tiles of ``size`` edges."""
@@ -70,6 +74,11 @@ class FastLayer(nn.Module):
             blocks.append(padded.view(-1, count, fused_c.BLOCK).permute(1, 0, 2))
         self.register_buffer("second_blocked", torch.cat(blocks).contiguous())
         self._irrep_gather = self._block_gather()
+        # Edges per fused tile: the tile's radial weights (weight blocks x BLOCK floats per
+        # edge) stay within FUSED_TILE_BYTES, and many small products are avoided for small
+        # models (whose weights are a few hundred floats per edge).
+        per_edge = 4 * fused_c.BLOCK * self.second_blocked.shape[0]
+        self._fused_tile_edges = max(1, FUSED_TILE_BYTES // per_edge)
         self.gate = gate
         self.irreps_out = o3.Irreps(conv.irreps_out)
         self.irreps_receiver = o3.Irreps(conv.irreps_receiver)
@@ -171,7 +180,6 @@ class FastLayer(nn.Module):
         hidden: torch.Tensor,
         src: torch.Tensor,
         dst: torch.Tensor,
-        tiles: Tiles,
         probes: int,
     ) -> dict[o3.Irrep, torch.Tensor]:
         """The same sums as :meth:`messages`, each group's product, scaling and sum over edges
@@ -179,14 +187,17 @@ class FastLayer(nn.Module):
         returned already regrouped per message irrep like :meth:`irrep_blocks`.
 
         ``tables`` are the groups' :func:`~fused_c.blocked_table`; ``src`` (E,) the senders
-        (sorted, as for the tiles), ``dst`` (E,) the probes within the chunk.
+        (sorted: runs of one atom are fastest), ``dst`` (E,) the probes within the chunk.
+        Edges are taken in tiles of ``FUSED_TILE_BYTES`` of radial weights.
         """
-        size = tiles[0][1] - tiles[0][0] if tiles else 1
+        edges = sh.shape[0]
+        size = max(1, min(edges, self._fused_tile_edges))
         second = self.second_blocked.to(hidden.dtype)  # (weight blocks, hidden, BLOCK)
         buffer = hidden.new_empty(second.shape[0], size, fused_c.BLOCK)
         every = sh.new_zeros(sum(layout.blocks for layout in self.block_layouts), probes, fused_c.BLOCK)
         sums = list(torch.split(every, [layout.blocks for layout in self.block_layouts]))
-        for first, last, _ in tiles:
+        for first in range(0, edges, size):
+            last = min(first + size, edges)
             n = last - first
             out = buffer if n == size else hidden.new_empty(second.shape[0], n, fused_c.BLOCK)
             w = torch.bmm(hidden[first:last].expand(second.shape[0], n, -1), second, out=out).to(sh.dtype)
@@ -212,7 +223,7 @@ class FastLayer(nn.Module):
         sh: torch.Tensor,
         hidden: torch.Tensor,
         dst: torch.Tensor,
-        tiles: Tiles,
+        tiles: Tiles | None,
         probes: int,
         src: torch.Tensor | None = None,
         fused=None,  # type: ignore[no-untyped-def]
@@ -222,12 +233,13 @@ class FastLayer(nn.Module):
         ``features`` are the probes' input features (e3nn layout, float32); ``None`` means zero
         (layer 0), which makes the self connection vanish.  With ``fused`` (the C function of
         :mod:`fused_c`), ``tables`` are blocked and the messages are summed by
-        :meth:`messages_fused` from the senders ``src``.
+        :meth:`messages_fused` from the senders ``src`` (``tiles`` is not used then).
         """
         if fused is not None:
             assert src is not None
-            blocks = self.messages_fused(fused, tables, sh, hidden, src, dst, tiles, probes)
+            blocks = self.messages_fused(fused, tables, sh, hidden, src, dst, probes)
         else:
+            assert tiles is not None
             blocks = self.irrep_blocks(self.messages(tables, sh, hidden, dst, tiles, probes))
         dtype = hidden.dtype
         convolved: dict[o3.Irrep, torch.Tensor] = {}
