@@ -20,7 +20,6 @@ import subprocess
 import tempfile
 import threading
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import torch
@@ -64,7 +63,7 @@ def _cpu_signature() -> str:
 
 def _build(compiler: str) -> Path:
     source = SOURCE.read_bytes()
-    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30).stdout
+    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30, check=False).stdout
     key = hashlib.sha256(source + version.encode() + " ".join(FLAGS).encode() + _cpu_signature().encode()).hexdigest()
     target = cache_dir() / f"fused_messages-{key[:16]}.so"
     if target.is_file():
@@ -72,23 +71,23 @@ def _build(compiler: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     # Build under a temporary name in the same folder, then rename: concurrent builders and
     # interrupted builds never leave a half-written library behind.
-    handle, partial = tempfile.mkstemp(prefix=".fused_messages-", suffix=".so", dir=target.parent)
+    handle, partial_path = tempfile.mkstemp(prefix=".fused_messages-", suffix=".so", dir=target.parent)
     os.close(handle)
     try:
         done = subprocess.run(
-            [compiler, *FLAGS, "-o", partial, str(SOURCE)], capture_output=True, text=True, timeout=120
+            [compiler, *FLAGS, "-o", partial_path, str(SOURCE)], capture_output=True, text=True, timeout=120, check=False
         )
         if done.returncode != 0:  # e.g. a compiler without -march=native: build portably
             portable = [flag for flag in FLAGS if flag != "-march=native"]
             done = subprocess.run(
-                [compiler, *portable, "-o", partial, str(SOURCE)], capture_output=True, text=True, timeout=120
+                [compiler, *portable, "-o", partial_path, str(SOURCE)], capture_output=True, text=True, timeout=120, check=False
             )
         if done.returncode != 0:
             raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "compiler failed")
-        os.replace(partial, target)
+        os.replace(partial_path, target)
     finally:
-        if os.path.exists(partial):
-            os.remove(partial)
+        if os.path.exists(partial_path):
+            os.remove(partial_path)
     return target
 
 
