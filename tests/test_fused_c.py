@@ -6,8 +6,8 @@ import os
 
 import pytest
 import torch
-
 from conftest import load_reference_model, reference_cases
+
 from deepaw_nb import DeviceError
 from deepaw_nb.kernels import FastProbeModel, describe_kernel, fused_c
 

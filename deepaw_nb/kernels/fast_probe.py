@@ -16,11 +16,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from deepaw_nb.errors import DeviceError
 from deepaw_nb.kernels import fused_c
 from deepaw_nb.kernels.gemm import linear
 from deepaw_nb.kernels.layer import FastLayer, edge_tiles
 from deepaw_nb.kernels.parallel import map_chunks
-from deepaw_nb.errors import DeviceError
 from deepaw_nb.model.f_nonlocal import AtomContext, ProbeModel
 
 #: Edge-degree groups of the per-atom products: one per degree (the sparse choice, fastest
