@@ -120,7 +120,8 @@ def _info(args: argparse.Namespace) -> int:
 
     model = _load(args)
     print(f"name: {model.info.name}")
-    print(f"config: {model.config.to_dict()}")
+    for i, config in enumerate(model.configs):
+        print(f"config{f' (member {i})' if model.is_ensemble else ''}: {config.to_dict()}")
     print(f"parameters: {model.num_parameters():,}")
     print(f"F_local: {'yes' if model.f_local is not None else 'no'}")
     species = model.info.species

@@ -8,6 +8,7 @@ GPAW PBE pseudo-densities in e/Å³.
 
     python data/recipes/evaluate.py                                   # bundled model, full grids
     python data/recipes/evaluate.py --model m.pt --limit 1 --max-points 2000   # quick check
+    python data/recipes/evaluate.py --model m.pt --save-predictions data/cache/eval/m   # for ensemble_study.py
 
 With ``--max-points N`` a grid larger than N points is not predicted in full: N grid points
 are drawn uniformly (seeded) and predicted with ``predict_points``; NMAE and the electron
@@ -40,8 +41,10 @@ def nmae(pred: np.ndarray, ref: np.ndarray) -> float:
     return float(np.abs(pred.astype(np.float64) - ref).sum() / np.abs(ref).sum())
 
 
-def evaluate_grid(path: Path, model, max_points: int | None, seed: int = 0) -> dict:  # type: ignore[no-untyped-def]
-    """One row of the table for the grid file ``path``."""
+def evaluate_grid(  # type: ignore[no-untyped-def]
+    path: Path, model, max_points: int | None, seed: int = 0, save_dir: Path | None = None
+) -> dict:
+    """One row of the table for the grid file ``path``; full-grid predictions go to ``save_dir/<id>.npy``."""
     with np.load(path) as z:
         atoms = Atoms(numbers=z["numbers"], positions=z["positions"], cell=z["cell"], pbc=True)
         ref, base = z["density"], z["density_atoms"]
@@ -58,6 +61,9 @@ def evaluate_grid(path: Path, model, max_points: int | None, seed: int = 0) -> d
         result = deepaw_nb.predict(atoms, model=model, grid=shape, progress=False)
         comparison = result.compare((atoms, ref))
         row.update(nmae=comparison.nmae, electrons=comparison.electrons, estimated=False, points=ref.size)
+        if save_dir is not None:
+            save_dir.mkdir(parents=True, exist_ok=True)
+            np.save(save_dir / f"{sid}.npy", np.asarray(result.to_numpy(), dtype=np.float32))
     else:
         rng = np.random.default_rng(seed)
         flat = np.sort(rng.choice(ref.size, size=max_points, replace=False))
@@ -103,6 +109,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads; 1 by default: on a shared 2-core machine 2 OpenMP threads ran 25x slower")
     p.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
+    p.add_argument("--save-predictions", type=Path, default=None,
+                   help="directory for each full grid's predicted density (<id>.npy, e/Å³), for ensemble_study.py")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     entries = [
@@ -120,7 +128,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     print(f"model {model.info.name}: {model.info.description} ({model.num_parameters()} parameters)")
     rows = []
     for entry in entries:
-        rows.append(evaluate_grid(args.reference / entry["file"], model, args.max_points))
+        rows.append(evaluate_grid(args.reference / entry["file"], model, args.max_points, save_dir=args.save_predictions))
         r = rows[-1]
         print(f"  {r['id']}: NMAE {100 * r['nmae']:.2f} % (free atoms {100 * r['baseline_nmae']:.2f} %), "
               f"{r['wall_s']:.1f} s", flush=True)

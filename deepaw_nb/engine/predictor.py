@@ -31,7 +31,7 @@ class StructureContext:
 
     Attributes:
         kernel_input: what the probe kernel reads (an :class:`AtomContext`, or the fast kernel's
-            per-structure tables).
+            per-structure tables; one of these per member for an ensemble).
         atomic_numbers: (N,) atomic numbers on the device, for the free-atom term.
     """
 
@@ -74,7 +74,7 @@ class Predictor:
         self.compile_requested = bool(compile)
         self.compile_error: str | None = None
         self.kernel = resolve_kernel(kernel)
-        self._probe_eager = build_probe_kernel(self.model.f_nonlocal.probe_model, self.kernel)
+        self._probe_eager = build_probe_kernel(self.model.probe_model, self.kernel)
         self._probe_model = self._probe_eager
         if compile and self.kernel == "fast":
             # Its tile loops depend on the data, so it runs eagerly even under torch.compile.

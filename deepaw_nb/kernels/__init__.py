@@ -2,7 +2,7 @@
 
 Usage (what :class:`deepaw_nb.engine.Predictor` does)::
 
-    kernel = build_probe_kernel(model.f_nonlocal.probe_model, "fast")
+    kernel = build_probe_kernel(model.probe_model, "fast")
     prepared = prepare_atoms(kernel, context)          # once per structure
     density, representation = kernel(prepared, src, dst, vectors, num_probes)   # per batch
 
@@ -10,7 +10,8 @@ Usage (what :class:`deepaw_nb.engine.Predictor` does)::
 :func:`prepare_atoms` is the identity.  ``"fast"`` computes the same function from the same
 weights (within float32 rounding) with far fewer operations and a bounded working set.
 ``"cueq"`` (optional, for NVIDIA GPUs) computes each layer's messages with cuEquivariance's
-fused channel-wise tensor product (:mod:`deepaw_nb.kernels.cueq`).
+fused channel-wise tensor product (:mod:`deepaw_nb.kernels.cueq`).  An ensemble's
+:class:`~deepaw_nb.model.ensemble.ProbeEnsemble` gets the chosen kernel for each member.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from torch import nn
 from deepaw_nb.errors import DeviceError
 from deepaw_nb.kernels import gemm
 from deepaw_nb.kernels.fast_probe import FastProbeModel, PreparedAtoms
+from deepaw_nb.model.ensemble import ProbeEnsemble
 from deepaw_nb.model.f_nonlocal import AtomContext, ProbeModel
 
 #: Kernel names accepted by :func:`build_probe_kernel`, the engine and the CLI.
@@ -47,14 +49,19 @@ def resolve_kernel(kernel: str) -> str:
     return name
 
 
-def build_probe_kernel(probe_model: ProbeModel, kernel: str) -> nn.Module:
+def build_probe_kernel(probe_model: ProbeModel | ProbeEnsemble, kernel: str) -> nn.Module:
     """A module with ``ProbeModel.forward``'s signature and outputs for ``kernel``.
 
     ``"e3nn"`` returns ``probe_model`` itself; ``"fast"`` a :class:`FastProbeModel` that reads
     (and shares) its weights, built on the probe model's device; ``"cueq"`` a
-    :class:`~deepaw_nb.kernels.cueq.CueqProbeModel` (needs ``cuequivariance-torch``).
+    :class:`~deepaw_nb.kernels.cueq.CueqProbeModel` (needs ``cuequivariance-torch``).  For a
+    :class:`ProbeEnsemble`, a new ensemble of each member's kernel.
     """
     name = resolve_kernel(kernel)
+    if isinstance(probe_model, ProbeEnsemble):
+        if name == "e3nn":
+            return probe_model
+        return ProbeEnsemble([build_probe_kernel(member, name) for member in probe_model.members])  # type: ignore[arg-type]
     if name == "e3nn":
         return probe_model
     if name == "cueq":
@@ -73,6 +80,8 @@ def prepare_atoms(kernel: nn.Module, context: AtomContext) -> Any:
 
 def describe_kernel(kernel: nn.Module, device: torch.device | str = "cpu") -> str:
     """What computes the probe model, for provenance: ``"e3nn"`` or the fast kernel's backend."""
+    if isinstance(kernel, ProbeEnsemble):
+        return f"{len(kernel.members)}-member ensemble, each: {describe_kernel(kernel.members[0], device)}"
     if type(kernel).__name__ == "CueqProbeModel":
         methods = sorted({m.method for m in kernel.messages})  # type: ignore[attr-defined]
         return f"cuEquivariance ({', '.join(methods)})"

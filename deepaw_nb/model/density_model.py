@@ -1,7 +1,9 @@
-"""A loaded density model: ``F_nonlocal`` plus optional ``F_local`` with provenance."""
+"""A loaded density model: ``F_nonlocal`` (one network or an ensemble) plus optional
+``F_local`` and free-atom baseline, with provenance."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -10,7 +12,8 @@ from torch import nn
 
 from deepaw_nb.errors import UnsupportedElementError
 from deepaw_nb.model.config import ModelConfig
-from deepaw_nb.model.f_nonlocal import AtomContext, FNonlocal
+from deepaw_nb.model.ensemble import EnsembleContext, ProbeEnsemble
+from deepaw_nb.model.f_nonlocal import AtomContext, FNonlocal, ProbeModel
 from deepaw_nb.model.free_atoms import FreeAtomDensity
 from deepaw_nb.model.kan import FLocal
 
@@ -38,28 +41,57 @@ class DensityModel(nn.Module):
 
     The predicted density is ``F_nonlocal`` + ``F_local`` (when present) + the free-atom
     superposition ``free_atoms`` (when present: models trained on the residual ρ − ρ_atoms).
+    ``F_nonlocal`` may be an ensemble: several networks with one cutoff whose densities are
+    averaged (see :mod:`deepaw_nb.model.ensemble`); an ensemble has no ``F_local``.
+
+    Args:
+        f_nonlocal: the network, or the members of an ensemble (in order).
+        f_local: optional KAN correction read from the network's representation.
+        info: name, file digests, supported species.
+        free_atoms: free-atom tables the network's output is added to, if trained on a residual.
     """
 
     def __init__(
         self,
-        f_nonlocal: FNonlocal,
+        f_nonlocal: FNonlocal | Sequence[FNonlocal],
         f_local: FLocal | None,
         info: ModelInfo,
         free_atoms: FreeAtomDensity | None = None,
     ) -> None:
         super().__init__()
-        self.f_nonlocal = f_nonlocal
+        members = [f_nonlocal] if isinstance(f_nonlocal, FNonlocal) else list(f_nonlocal)
+        if not members:
+            raise ValueError("a density model needs at least one F_nonlocal network")
+        cutoffs = sorted({m.config.cutoff for m in members})
+        if len(cutoffs) > 1:
+            raise ValueError(f"ensemble members must share one cutoff (they share the graphs), got {cutoffs} Å")
+        if f_local is not None and len(members) > 1:
+            raise ValueError("F_local reads one network's representation; an ensemble cannot have an F_local")
+        self.members = nn.ModuleList(members)
         self.f_local = f_local
         self.free_atoms = free_atoms
         self.info = info
-        if free_atoms is not None and free_atoms.cutoff > f_nonlocal.config.cutoff + 1e-9:
-            raise ValueError(
-                f"free-atom tables reach {free_atoms.cutoff} Å but the model cutoff is {f_nonlocal.config.cutoff} Å"
-            )
+        if free_atoms is not None and free_atoms.cutoff > self.cutoff + 1e-9:
+            raise ValueError(f"free-atom tables reach {free_atoms.cutoff} Å but the model cutoff is {self.cutoff} Å")
+
+    @property
+    def f_nonlocal(self) -> FNonlocal:
+        """The network (the first member, for an ensemble)."""
+        return self.members[0]  # type: ignore[return-value]
+
+    @property
+    def is_ensemble(self) -> bool:
+        return len(self.members) > 1
 
     @property
     def config(self) -> ModelConfig:
+        """Architecture of the network (of the first member, for an ensemble: see ``configs``)."""
         return self.f_nonlocal.config
+
+    @property
+    def configs(self) -> tuple[ModelConfig, ...]:
+        """Architecture of every member, in order (one entry for a single network)."""
+        return tuple(m.config for m in self.members)
 
     @property
     def cutoff(self) -> float:
@@ -68,7 +100,15 @@ class DensityModel(nn.Module):
 
     @property
     def representation_dim(self) -> int:
-        return self.f_nonlocal.representation_dim
+        """Length of the probe representation (the members' lengths summed, for an ensemble)."""
+        return sum(m.representation_dim for m in self.members)
+
+    @property
+    def probe_model(self) -> ProbeModel | ProbeEnsemble:
+        """The e3nn probe model, or a :class:`ProbeEnsemble` of the members' probe models."""
+        if not self.is_ensemble:
+            return self.f_nonlocal.probe_model
+        return ProbeEnsemble([m.probe_model for m in self.members])
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -97,22 +137,25 @@ class DensityModel(nn.Module):
         edge_src: torch.Tensor,
         edge_dst: torch.Tensor,
         edge_vectors: torch.Tensor,
-    ) -> AtomContext:
-        """Per-structure atom work (atom model + hoisted per-atom probe-layer inputs)."""
-        return self.f_nonlocal.atom_context(atomic_numbers, edge_src, edge_dst, edge_vectors)
+    ) -> AtomContext | EnsembleContext:
+        """Per-structure atom work (atom model + hoisted per-atom probe-layer inputs).
+
+        For an ensemble, an :class:`EnsembleContext` with one entry per member.
+        """
+        if not self.is_ensemble:
+            return self.f_nonlocal.atom_context(atomic_numbers, edge_src, edge_dst, edge_vectors)
+        return EnsembleContext(m.atom_context(atomic_numbers, edge_src, edge_dst, edge_vectors) for m in self.members)
 
     def forward(
         self,
-        context: AtomContext,
+        context: AtomContext | EnsembleContext,
         edge_src: torch.Tensor,
         edge_dst: torch.Tensor,
         edge_vectors: torch.Tensor,
         num_probes: int,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         """Non-local density (P,), local correction (P,) or None, and representation (P, D)."""
-        density, representation = self.f_nonlocal.probe_model(
-            context, edge_src, edge_dst, edge_vectors, num_probes
-        )
+        density, representation = self.probe_model(context, edge_src, edge_dst, edge_vectors, num_probes)
         correction = self.f_local(representation) if self.f_local is not None else None
         return density, correction, representation
 

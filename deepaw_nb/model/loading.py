@@ -18,14 +18,19 @@ from deepaw_nb.model.checkpoint import (
 )
 from deepaw_nb.model.config import ModelConfig
 from deepaw_nb.model.density_model import DensityModel, ModelInfo
+from deepaw_nb.model.f_nonlocal import FNonlocal
 from deepaw_nb.model.free_atoms import FreeAtomDensity
 from deepaw_nb.model.shapes import representation_dim
 
 #: Format tag of deepaw-nb's own single-file models (config + weights + species + card line;
 #: version 2 adds optional free-atom density tables for models trained on the residual).
 BUNDLE_FORMAT = "deepaw-nb-model/2"
+#: Format tag of an ensemble file: ``members``, a list of {config, f_nonlocal} entries, in
+#: place of the single ``config`` and ``f_nonlocal`` (single networks are still written as /2,
+#: so older deepaw-nb versions keep reading them).
+ENSEMBLE_FORMAT = "deepaw-nb-model/3"
 #: Formats this version reads (version 1 files have no free-atom tables).
-READABLE_FORMATS = ("deepaw-nb-model/1", BUNDLE_FORMAT)
+READABLE_FORMATS = ("deepaw-nb-model/1", BUNDLE_FORMAT, ENSEMBLE_FORMAT)
 #: Where bundled models live in a source checkout.
 BUNDLED_MODEL_DIR = Path(__file__).resolve().parents[2] / "data" / "models"
 #: File name (without suffix) of the default bundled model.
@@ -56,13 +61,24 @@ def _is_bundle(obj: Any, path: Path) -> bool:
     return tag in READABLE_FORMATS
 
 
+def _networks(bundle: Mapping[str, Any], path: Path, overrides: dict[str, Any]) -> list[FNonlocal]:
+    entries = bundle["members"] if bundle["format"] == ENSEMBLE_FORMAT else [bundle]
+    if not entries:
+        raise CheckpointError(f"{path.name} is an ensemble file without members; re-export it")
+    networks = []
+    for i, entry in enumerate(entries):
+        what = path.name if len(entries) == 1 else f"{path.name} member {i}"
+        config = ModelConfig(**{**entry["config"], **overrides})
+        networks.append(build_f_nonlocal(as_state_dict(entry["f_nonlocal"], what), config))
+    return networks
+
+
 def _from_bundle(bundle: Mapping[str, Any], path: Path, overrides: dict[str, Any]) -> DensityModel:
     try:
-        config = ModelConfig(**{**bundle["config"], **overrides})
-        f_nonlocal = build_f_nonlocal(as_state_dict(bundle["f_nonlocal"], path.name), config)
+        networks = _networks(bundle, path, overrides)
         f_local = None
         if bundle.get("f_local"):
-            f_local = build_f_local(as_state_dict(bundle["f_local"], path.name), f_nonlocal.representation_dim)
+            f_local = build_f_local(as_state_dict(bundle["f_local"], path.name), networks[0].representation_dim)
         species = tuple(int(z) for z in bundle["species"]) if bundle.get("species") else None
         free_atoms = FreeAtomDensity.from_dict(bundle["free_atoms"]) if bundle.get("free_atoms") else None
     except (KeyError, TypeError) as exc:
@@ -73,7 +89,7 @@ def _from_bundle(bundle: Mapping[str, Any], path: Path, overrides: dict[str, Any
         species=species,
         description=str(bundle.get("description", "")),
     )
-    return DensityModel(f_nonlocal, f_local, info, free_atoms)
+    return DensityModel(networks, f_local, info, free_atoms)
 
 
 def load_model(

@@ -3,7 +3,8 @@
 - :mod:`~deepaw_nb.train.data`: ``data/reference`` -> per-structure tensors with graphs;
 - :mod:`~deepaw_nb.train.batch`: disjoint-graph batches, forward pass, density loss;
 - :mod:`~deepaw_nb.train.trainer`: the resumable training loop;
-- :mod:`~deepaw_nb.train.bundle`: :func:`save_bundle` (the ``deepaw-nb-model/2`` file, with free-atom tables for residual models);
+- :mod:`~deepaw_nb.train.bundle`: :func:`save_bundle` (the ``deepaw-nb-model/2`` file, with free-atom tables
+  for residual models, or ``/3`` for an ensemble of networks);
 - :mod:`~deepaw_nb.train.curves`: CSV log and plot.
 
 Needs matplotlib for the plot only (the optional ``train`` extra).

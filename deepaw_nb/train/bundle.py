@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from deepaw_nb.io.atomic import atomic_write
 from deepaw_nb.model import FNonlocal
 from deepaw_nb.model.checkpoint import learned_only
 from deepaw_nb.model.free_atoms import FreeAtomDensity
-from deepaw_nb.model.loading import BUNDLE_FORMAT
+from deepaw_nb.model.loading import BUNDLE_FORMAT, ENSEMBLE_FORMAT
 
 
 def _plain(value: Any) -> Any:
@@ -30,9 +31,14 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+def _network_entry(network: FNonlocal) -> dict[str, Any]:
+    state = {k: v.detach().cpu().clone() for k, v in learned_only(network.state_dict()).items()}
+    return {"config": network.config.to_dict(), "f_nonlocal": state}
+
+
 def save_bundle(
     path: str | Path,
-    model: FNonlocal,
+    model: FNonlocal | Sequence[FNonlocal],
     species: list[int],
     name: str,
     description: str,
@@ -46,7 +52,8 @@ def save_bundle(
 
     Args:
         path: output file (``.pt``).
-        model: the trained network (its ``config`` is stored alongside the weights).
+        model: the trained network (its ``config`` is stored alongside the weights), or the
+            networks of an ensemble, whose densities ``load_model`` averages (format /3).
         species: atomic numbers the model was trained on; others are refused at prediction.
         name: model name recorded in results.
         description: one line for tables and model cards.
@@ -55,13 +62,17 @@ def save_bundle(
         free_atoms: the free-atom superposition the network's output is added to (a model
             trained on the residual ρ − ρ_atoms); ``None`` for a model of ρ itself.
     """
-    state = {k: v.detach().cpu().clone() for k, v in learned_only(model.state_dict()).items()}
+    networks = [model] if isinstance(model, FNonlocal) else list(model)
+    if not networks:
+        raise ValueError("save_bundle needs a network or a non-empty list of networks")
+    entries = [_network_entry(network) for network in networks]
+    layout: dict[str, Any] = (
+        {"format": BUNDLE_FORMAT, **entries[0]} if len(entries) == 1 else {"format": ENSEMBLE_FORMAT, "members": entries}
+    )
     bundle = {
-        "format": BUNDLE_FORMAT,
+        **layout,
         "name": name,
-        "config": model.config.to_dict(),
         "species": sorted(int(z) for z in species),
-        "f_nonlocal": state,
         "f_local": None,
         "free_atoms": free_atoms.to_dict() if free_atoms is not None else None,
         "description": description,
