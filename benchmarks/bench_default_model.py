@@ -11,7 +11,7 @@ process, model loaded once (its load time is reported separately):
 Printed: wall time, model evaluations, µs per grid point, the stage table of run 1, and the
 speed-up of each run over the baseline measured here.
 
-    python benchmarks/bench_default_model.py [--threads 1] [--grid 80] [--json out.json]
+    python benchmarks/bench_default_model.py [--threads 1] [--grid 80] [--json out.json] [--model m.pt]
 """
 
 from __future__ import annotations
@@ -57,10 +57,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--grid", type=int, default=80)
     p.add_argument("--baseline-probes", type=int, default=20_000)
     p.add_argument("--json", type=Path)
+    p.add_argument("--model", type=Path, default=None, help="a candidate model file instead of the bundled one")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    model = deepaw_nb.load_model()
+    model = deepaw_nb.load_model(args.model)
     load = time.perf_counter() - start
     grid = (args.grid,) * 3
     runs = {

@@ -145,3 +145,9 @@ def test_build_ensemble_recipe(tmp_path) -> None:  # type: ignore[no-untyped-def
     seen = set(raw["metadata"]["train_ids"])
     for member in raw["metadata"]["members"]:
         assert set(member["train_ids"]) <= seen
+    info = subprocess.run(
+        [sys.executable, "-m", "deepaw_nb.cli", "info", "--f-nonlocal", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert info.returncode == 0, info.stderr
+    assert "config (member 0): {'mul': 64" in info.stdout and "config (member 1): {'mul': 128" in info.stdout
