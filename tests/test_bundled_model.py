@@ -15,7 +15,7 @@ from ase.data import chemical_symbols
 import deepaw_nb
 from deepaw_nb.errors import UnsupportedElementError
 from deepaw_nb.model import default_model_path
-from deepaw_nb.model.loading import BUNDLE_FORMAT
+from deepaw_nb.model.loading import ENSEMBLE_FORMAT
 from deepaw_nb.result import DensityResult
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +35,7 @@ def test_file_format_size_and_species(bundled) -> None:  # type: ignore[no-untyp
     import torch
 
     raw = torch.load(MODEL, weights_only=True)
-    assert raw["format"] == BUNDLE_FORMAT and MODEL.stat().st_size <= 10e6
+    assert raw["format"] == ENSEMBLE_FORMAT and len(raw["members"]) == 4 and MODEL.stat().st_size <= 10e6
     assert {chemical_symbols[z] for z in bundled.info.species} == ISSUE_ELEMENTS
     assert bundled.free_atoms is not None  # trained on ρ − ρ_atoms: inference adds the superposition back
     assert default_model_path() == MODEL or default_model_path().name != MODEL.name  # $DEEPAW_NB_MODEL may override

@@ -99,9 +99,14 @@ def test_file_round_trip(members, pair, probes, tmp_path) -> None:  # type: igno
     assert torch.load(single, weights_only=True)["format"] == BUNDLE_FORMAT  # older readers keep working
 
 
-def test_ensemble_of_ensembles_flattens(members, pair) -> None:  # type: ignore[no-untyped-def]
+def test_ensemble_of_ensembles_flattens(members, pair, probes) -> None:  # type: ignore[no-untyped-def]
     triple = ensemble_of([pair, members[0]])
     assert len(triple.members) == 3 and triple.members[2] is members[0].f_nonlocal
+    atoms, points = probes
+    singles = [deepaw_nb.predict_points(atoms, points[:60], model=m) for m in (members[0], members[1], members[0])]
+    np.testing.assert_allclose(
+        deepaw_nb.predict_points(atoms, points[:60], model=triple), np.mean(singles, axis=0), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_refuses_members_that_cannot_be_averaged(members) -> None:  # type: ignore[no-untyped-def]

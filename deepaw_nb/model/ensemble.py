@@ -12,6 +12,7 @@ every kernel of :mod:`deepaw_nb.kernels` runs each member unchanged.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -66,7 +67,7 @@ class ProbeEnsemble(nn.Module):
             total = density.float() if total is None else total + density.float()
             representations.append(representation)
         assert total is not None  # at least two members (checked in __init__)
-        dtype = torch.promote_types(*(r.dtype for r in representations))
+        dtype = functools.reduce(torch.promote_types, (r.dtype for r in representations))
         return total / len(self.members), torch.cat([r.to(dtype) for r in representations], dim=1)
 
     def _check(self, context: Any) -> None:
