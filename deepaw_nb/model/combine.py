@@ -33,8 +33,9 @@ def ensemble_of(models: Sequence[DensityModel], name: str | None = None, descrip
         CheckpointError: fewer than two networks, or members that cannot be averaged; the
             message says which.
     """
-    if not models:
-        raise CheckpointError("ensemble_of needs at least two models; pass a list of loaded models")
+    networks = [network for model in models for network in model.members]
+    if len(networks) < 2:
+        raise CheckpointError("ensemble_of needs at least two networks; pass two or more models")
     first = models[0]
     for i, model in enumerate(models):
         label = f"model {i} ({model.info.name})"
@@ -47,9 +48,6 @@ def ensemble_of(models: Sequence[DensityModel], name: str | None = None, descrip
                 f"{label} was trained against other free-atom tables than model 0; "
                 "average only models trained for the same target"
             )
-    networks = [network for model in models for network in model.members]
-    if len(networks) < 2:
-        raise CheckpointError("ensemble_of needs at least two networks; pass two or more models")
     known = [set(m.info.species) for m in models if m.info.species is not None]
     species = tuple(sorted(set.intersection(*known))) if known else None
     digests = {f"member {i} {role}": digest for i, m in enumerate(models) for role, digest in m.info.sha256.items()}

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -103,9 +104,13 @@ class DensityModel(nn.Module):
         """Length of the probe representation (the members' lengths summed, for an ensemble)."""
         return sum(m.representation_dim for m in self.members)
 
-    @property
+    @functools.cached_property
     def probe_model(self) -> ProbeModel | ProbeEnsemble:
-        """The e3nn probe model, or a :class:`ProbeEnsemble` of the members' probe models."""
+        """The e3nn probe model, or a :class:`ProbeEnsemble` of the members' probe models.
+
+        Built once; ``cached_property`` stores it in the instance dict, outside ``nn.Module``'s
+        registry, so the members' weights are not registered (or saved) twice.
+        """
         if not self.is_ensemble:
             return self.f_nonlocal.probe_model
         return ProbeEnsemble([m.probe_model for m in self.members])
