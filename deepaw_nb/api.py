@@ -93,6 +93,7 @@ def _provenance(model: DensityModel, predictor: Predictor, stream: Any, batch_si
             "f_local": model.f_local is not None,
             "free_atoms": model.free_atoms is not None,
             "free_atoms_source": model.free_atoms.source if model.free_atoms is not None else None,
+            "bond_charge": model.bond_charge is not None,
         },
         **predictor.describe(),
         "batch_size": batch_size,

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from deepaw_nb.model import ModelConfig  # noqa: E402
+from deepaw_nb.model.bond_charge import read_bond_charge  # noqa: E402
 from deepaw_nb.model.free_atoms import FreeAtomDensity  # noqa: E402
 from deepaw_nb.train import Trainer, TrainSettings, load_samples, save_bundle, species_of, training_ids  # noqa: E402
 from deepaw_nb.train.curves import plot_curves, write_csv  # noqa: E402
@@ -55,6 +56,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="'residual': learn ρ − ρ_atoms over the free-atom tables (stored in the model file)")
     p.add_argument("--free-atoms", type=Path, default=REFERENCE_DIR / "free_atoms.npz",
                    help="free-atom density tables (data/recipes/free_atom_densities.py)")
+    p.add_argument("--bond-charge", type=Path, default=None,
+                   help="fitted bond-charge baseline (data/recipes/fit_bond_charge.py): the network then "
+                        "learns ρ − ρ_atoms − δρ_bond (needs --target residual)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-every", type=int, default=100)
     p.add_argument("--checkpoint-every", type=int, default=50)
@@ -87,7 +91,15 @@ def make_trainer(args: argparse.Namespace) -> tuple[Trainer, list[str], list[str
     log(f"loaded {len(train)} training + {len(val)} validation structures in {time.perf_counter() - start:.0f} s")
     species = species_of(train + val)
     free_atoms = FreeAtomDensity.from_npz(args.free_atoms, config.cutoff) if args.target == "residual" else None
-    return Trainer(config, settings, train, val, free_atoms), train_ids, val_ids, species
+    bond_charge = None
+    if args.bond_charge is not None:
+        if free_atoms is None:
+            raise SystemExit("--bond-charge needs --target residual")
+        bond_charge = read_bond_charge(args.bond_charge, config.cutoff)
+        missing = sorted(set(species) - set(bond_charge.species))
+        if missing:
+            raise SystemExit(f"{args.bond_charge} was fitted without elements {missing}; refit it on this data")
+    return Trainer(config, settings, train, val, free_atoms, bond_charge), train_ids, val_ids, species
 
 
 def export(trainer: Trainer, args: argparse.Namespace, train_ids: list[str], val_ids: list[str], species: list[int]) -> Path:
@@ -95,6 +107,8 @@ def export(trainer: Trainer, args: argparse.Namespace, train_ids: list[str], val
     last = trainer.history[-1] if trainer.history else {}
     params = sum(p.numel() for p in trainer.model.parameters())
     what = "free-atom superposition + " if trainer.free_atoms is not None else ""
+    if trainer.bond_charge is not None:
+        what += "bond-charge term + "
     description = (
         f"{what}DeePAW F_nonlocal (mul {args.mul}, lmax {args.lmax}) trained on {len(train_ids)} GPAW PBE "
         f"pseudo-densities ({trainer.step} steps)"
@@ -113,10 +127,11 @@ def export(trainer: Trainer, args: argparse.Namespace, train_ids: list[str], val
         "dft": index.get("dft", ""),
         "last_record": last,
         "torch": torch.__version__,
+        "bond_charge_file": str(args.bond_charge.name) if args.bond_charge is not None else None,
     }
     path = save_bundle(
         args.out_dir / f"{args.name}.pt", trainer.model, species, args.name, description, metadata,
-        free_atoms=trainer.free_atoms,
+        free_atoms=trainer.free_atoms, bond_charge=trainer.bond_charge,
     )
     log(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, {params} parameters)")
     return path

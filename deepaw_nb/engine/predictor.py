@@ -33,10 +33,12 @@ class StructureContext:
         kernel_input: what the probe kernel reads (an :class:`AtomContext`, or the fast kernel's
             per-structure tables; one of these per member for an ensemble).
         atomic_numbers: (N,) atomic numbers on the device, for the free-atom term.
+        atom_scalars: (N, C) per-atom bond-charge scalars, or None for a model without them.
     """
 
     kernel_input: AtomContext | Any
     atomic_numbers: torch.Tensor
+    atom_scalars: torch.Tensor | None = None
 
 
 class Predictor:
@@ -111,7 +113,7 @@ class Predictor:
             numbers = torch.as_tensor(atoms.numbers, dtype=torch.long, device=self.device)
             src, dst, vec = self._to_device(edges)
             kernel_input = prepare_atoms(self._probe_eager, self.model.atom_context(numbers, src, dst, vec))
-            return StructureContext(kernel_input, numbers)
+            return StructureContext(kernel_input, numbers, self.model.atom_scalars(numbers, src, dst, vec))
 
     def _to_device(self, edges: Edges) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         tensors = (
@@ -136,7 +138,7 @@ class Predictor:
                 if self.model.f_local is not None:
                     density = density.float() + self.model.f_local(representation).float()
         with torch.no_grad(), timer.stage("free atoms"):  # fp32 always: it is most of ρ near nuclei
-            free = self.model.free_atom_density(context.atomic_numbers, src, dst, vec, count)
+            free = self.model.baseline_density(context.atomic_numbers, context.atom_scalars, src, dst, vec, count)
             if free is not None:
                 density = density.float() + free
         with timer.stage("device→host"):

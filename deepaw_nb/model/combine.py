@@ -48,6 +48,12 @@ def ensemble_of(models: Sequence[DensityModel], name: str | None = None, descrip
                 f"{label} was trained against other free-atom tables than model 0; "
                 "average only models trained for the same target"
             )
+        if (model.bond_charge is None) != (first.bond_charge is None) or (
+            model.bond_charge is not None and not model.bond_charge.same_as(first.bond_charge)
+        ):
+            raise CheckpointError(
+                f"{label} has another bond-charge baseline than model 0; average only models trained for the same target"
+            )
     known = [set(m.info.species) for m in models if m.info.species is not None]
     species = tuple(sorted(set.intersection(*known))) if known else None
     digests = {f"member {i} {role}": digest for i, m in enumerate(models) for role, digest in m.info.sha256.items()}
@@ -57,4 +63,4 @@ def ensemble_of(models: Sequence[DensityModel], name: str | None = None, descrip
         species=species,
         description=description or f"mean of {len(networks)} networks: " + "; ".join(m.info.name for m in models),
     )
-    return DensityModel(networks, None, info, first.free_atoms)
+    return DensityModel(networks, None, info, first.free_atoms, first.bond_charge)

@@ -12,6 +12,7 @@ from ase.data import chemical_symbols
 from torch import nn
 
 from deepaw_nb.errors import UnsupportedElementError
+from deepaw_nb.model.bond_charge import BondChargeDensity
 from deepaw_nb.model.config import ModelConfig
 from deepaw_nb.model.ensemble import EnsembleContext, ProbeEnsemble
 from deepaw_nb.model.f_nonlocal import AtomContext, FNonlocal, ProbeModel
@@ -40,8 +41,9 @@ class ModelInfo:
 class DensityModel(nn.Module):
     """What the engine runs: atoms -> atom context, then probe batches -> density (e/Å³).
 
-    The predicted density is ``F_nonlocal`` + ``F_local`` (when present) + the free-atom
-    superposition ``free_atoms`` (when present: models trained on the residual ρ − ρ_atoms).
+    The predicted density is ``F_nonlocal`` + ``F_local`` (when present) + the baseline (when
+    present: models trained on a residual): the free-atom superposition ``free_atoms`` plus,
+    optionally, the fitted charge-transfer term ``bond_charge``.
     ``F_nonlocal`` may be an ensemble: several networks with one cutoff whose densities are
     averaged (see :mod:`deepaw_nb.model.ensemble`); an ensemble has no ``F_local``.
 
@@ -50,6 +52,7 @@ class DensityModel(nn.Module):
         f_local: optional KAN correction read from the network's representation.
         info: name, file digests, supported species.
         free_atoms: free-atom tables the network's output is added to, if trained on a residual.
+        bond_charge: bond-charge term added to the free atoms, if the residual was taken over both.
     """
 
     def __init__(
@@ -58,6 +61,7 @@ class DensityModel(nn.Module):
         f_local: FLocal | None,
         info: ModelInfo,
         free_atoms: FreeAtomDensity | None = None,
+        bond_charge: BondChargeDensity | None = None,
     ) -> None:
         super().__init__()
         members = [f_nonlocal] if isinstance(f_nonlocal, FNonlocal) else list(f_nonlocal)
@@ -71,9 +75,15 @@ class DensityModel(nn.Module):
         self.members = nn.ModuleList(members)
         self.f_local = f_local
         self.free_atoms = free_atoms
+        self.bond_charge = bond_charge
         self.info = info
         if free_atoms is not None and free_atoms.cutoff > self.cutoff + 1e-9:
             raise ValueError(f"free-atom tables reach {free_atoms.cutoff} Å but the model cutoff is {self.cutoff} Å")
+        if bond_charge is not None and (free_atoms is None or abs(bond_charge.cutoff - self.cutoff) > 1e-9):
+            raise ValueError(
+                f"a bond-charge term needs free-atom tables and the model cutoff {self.cutoff} Å "
+                f"(it has {bond_charge.cutoff} Å; it reuses the model's graphs)"
+            )
 
     @property
     def f_nonlocal(self) -> FNonlocal:
@@ -123,6 +133,8 @@ class DensityModel(nn.Module):
         known = self.info.species
         if self.free_atoms is not None:  # a residual model also needs each element's free-atom table
             tabled = set(self.free_atoms.species)
+            if self.bond_charge is not None:  # ... and its fitted bond-charge parameters
+                tabled &= set(self.bond_charge.species)
             known = tuple(sorted(tabled if known is None else tabled & set(known)))
         limit = self.config.num_species
         bad = sorted({int(z) for z in atomic_numbers if (known is not None and z not in known) or not 0 < z < limit})
@@ -164,11 +176,28 @@ class DensityModel(nn.Module):
         correction = self.f_local(representation) if self.f_local is not None else None
         return density, correction, representation
 
-    def free_atom_density(
-        self, atomic_numbers: torch.Tensor, edge_src: torch.Tensor, edge_dst: torch.Tensor,
-        edge_vectors: torch.Tensor, num_probes: int,
+    def atom_scalars(
+        self, atomic_numbers: torch.Tensor, edge_src: torch.Tensor, edge_dst: torch.Tensor, edge_vectors: torch.Tensor
     ) -> torch.Tensor | None:
-        """Free-atom superposition (P,) in e/Å³ on the probe edges, or None for a model without it."""
+        """Per-atom bond-charge scalars (N, C) from the atom graph, or None without a bond-charge term."""
+        if self.bond_charge is None:
+            return None
+        return self.bond_charge.atom_scalars(atomic_numbers, edge_src, edge_dst, edge_vectors)
+
+    def baseline_density(
+        self, atomic_numbers: torch.Tensor, atom_scalars: torch.Tensor | None, edge_src: torch.Tensor,
+        edge_dst: torch.Tensor, edge_vectors: torch.Tensor, num_probes: int,
+    ) -> torch.Tensor | None:
+        """Free atoms (+ bond-charge term) (P,) in e/Å³ on the probe edges, or None for a model without them.
+
+        ``atom_scalars`` is :meth:`atom_scalars` of the structure (ignored without a bond-charge term).
+        """
         if self.free_atoms is None:
             return None
-        return self.free_atoms(atomic_numbers[edge_src], edge_vectors, edge_dst, num_probes)
+        density = self.free_atoms(atomic_numbers[edge_src], edge_vectors, edge_dst, num_probes)
+        if self.bond_charge is not None:
+            if atom_scalars is None:
+                raise ValueError("this model has a bond-charge term: pass atom_scalars(...) of the structure")
+            density = density + self.bond_charge(atom_scalars, atomic_numbers, edge_src, edge_dst, edge_vectors,
+                                                 num_probes)
+        return density

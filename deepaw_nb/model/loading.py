@@ -19,6 +19,7 @@ from deepaw_nb.model.checkpoint import (
 from deepaw_nb.model.config import ModelConfig
 from deepaw_nb.model.density_model import DensityModel, ModelInfo
 from deepaw_nb.model.f_nonlocal import FNonlocal
+from deepaw_nb.model.bond_charge import BondChargeDensity
 from deepaw_nb.model.free_atoms import FreeAtomDensity
 from deepaw_nb.model.shapes import representation_dim
 
@@ -81,6 +82,7 @@ def _from_bundle(bundle: Mapping[str, Any], path: Path, overrides: dict[str, Any
             f_local = build_f_local(as_state_dict(bundle["f_local"], path.name), networks[0].representation_dim)
         species = tuple(int(z) for z in bundle["species"]) if bundle.get("species") else None
         free_atoms = FreeAtomDensity.from_dict(bundle["free_atoms"]) if bundle.get("free_atoms") else None
+        bond_charge = BondChargeDensity.from_dict(bundle["bond_charge"]) if bundle.get("bond_charge") else None
     except (KeyError, TypeError) as exc:
         raise CheckpointError(f"{path.name} is an incomplete deepaw-nb model file (missing {exc}); re-export it") from None
     info = ModelInfo(
@@ -89,7 +91,7 @@ def _from_bundle(bundle: Mapping[str, Any], path: Path, overrides: dict[str, Any
         species=species,
         description=str(bundle.get("description", "")),
     )
-    return DensityModel(networks, f_local, info, free_atoms)
+    return DensityModel(networks, f_local, info, free_atoms, bond_charge)
 
 
 def load_model(

@@ -10,6 +10,7 @@ import torch
 
 from deepaw_nb.io.atomic import atomic_write
 from deepaw_nb.model import FNonlocal
+from deepaw_nb.model.bond_charge import BondChargeDensity
 from deepaw_nb.model.checkpoint import learned_only
 from deepaw_nb.model.free_atoms import FreeAtomDensity
 from deepaw_nb.model.loading import BUNDLE_FORMAT, ENSEMBLE_FORMAT
@@ -45,6 +46,7 @@ def save_bundle(
     metadata: dict[str, Any] | None = None,
     overwrite: bool = True,
     free_atoms: FreeAtomDensity | None = None,
+    bond_charge: BondChargeDensity | None = None,
 ) -> Path:
     """Save ``model`` so that ``deepaw_nb.load_model(path)`` returns it ready to predict.
 
@@ -61,7 +63,11 @@ def save_bundle(
         overwrite: replace an existing file.
         free_atoms: the free-atom superposition the network's output is added to (a model
             trained on the residual ρ − ρ_atoms); ``None`` for a model of ρ itself.
+        bond_charge: the fitted bond-charge term that is part of the baseline, if the network
+            was trained on ρ − ρ_atoms − δρ_bond (needs ``free_atoms``).
     """
+    if bond_charge is not None and free_atoms is None:
+        raise ValueError("a bond-charge baseline is added to free atoms; pass free_atoms too")
     networks = [model] if isinstance(model, FNonlocal) else list(model)
     if not networks:
         raise ValueError("save_bundle needs a network or a non-empty list of networks")
@@ -75,6 +81,7 @@ def save_bundle(
         "species": sorted(int(z) for z in species),
         "f_local": None,
         "free_atoms": free_atoms.to_dict() if free_atoms is not None else None,
+        "bond_charge": bond_charge.to_dict() if bond_charge is not None else None,
         "description": description,
         "metadata": _plain(metadata or {}),
     }

@@ -18,6 +18,7 @@ import torch
 
 from deepaw_nb.io.atomic import atomic_write
 from deepaw_nb.model import FNonlocal, ModelConfig
+from deepaw_nb.model.bond_charge import BondChargeDensity
 from deepaw_nb.model.free_atoms import FreeAtomDensity
 from deepaw_nb.train.batch import collate, density_loss, forward, uniform_nmae
 from deepaw_nb.train.data import StructureSample
@@ -72,12 +73,14 @@ def _validation_subset(sample: StructureSample, count: int) -> StructureSample:
 
 
 def predict_batch(  # type: ignore[no-untyped-def]
-    model: FNonlocal, batch, target: str, free_atoms: FreeAtomDensity | None = None
+    model: FNonlocal, batch, target: str, free_atoms: FreeAtomDensity | None = None,
+    bond_charge: BondChargeDensity | None = None,
 ) -> torch.Tensor:
-    """Total density (P,) in e/Å³: the network output, plus ρ_atoms for a residual model.
+    """Total density (P,) in e/Å³: the network output, plus the baseline for a residual model.
 
-    ρ_atoms comes from ``free_atoms`` evaluated on the batch's own atom → probe edges, exactly
-    as :class:`~deepaw_nb.engine.Predictor` adds it at inference.
+    The baseline is ρ_atoms from ``free_atoms``, plus the (frozen) bond-charge term when
+    given, both evaluated on the batch's own graphs exactly as
+    :class:`~deepaw_nb.engine.Predictor` adds them at inference.
     """
     if target not in ("density", "residual"):
         raise ValueError(f"unknown target {target!r}; use 'density' or 'residual'")
@@ -88,6 +91,11 @@ def predict_batch(  # type: ignore[no-untyped-def]
         raise ValueError("target='residual' needs free-atom tables (FreeAtomDensity)")
     with torch.no_grad():
         base = free_atoms(batch.numbers[batch.probe_src], batch.probe_vec, batch.probe_dst, batch.num_probes)
+        if bond_charge is not None:
+            scalars = bond_charge.atom_scalars(batch.numbers, batch.atom_src, batch.atom_dst, batch.atom_vec)
+            base = base + bond_charge(
+                scalars, batch.numbers, batch.probe_src, batch.probe_dst, batch.probe_vec, batch.num_probes
+            )
     return pred + base
 
 
@@ -101,12 +109,14 @@ class Trainer:
         train: list[StructureSample],
         val: list[StructureSample],
         free_atoms: FreeAtomDensity | None = None,
+        bond_charge: BondChargeDensity | None = None,
     ) -> None:
         if not train:
             raise ValueError("no training structures; pack some with data/recipes/pack_reference.py")
         if settings.target == "residual" and free_atoms is None:
             raise ValueError("target='residual' needs free_atoms (FreeAtomDensity.from_npz(...))")
         self.free_atoms = free_atoms
+        self.bond_charge = bond_charge
         self.config = config
         self.settings = settings
         self.train = train
@@ -139,7 +149,7 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         batch = self.sample_batch()
-        pred = predict_batch(self.model, batch, self.settings.target, self.free_atoms)
+        pred = predict_batch(self.model, batch, self.settings.target, self.free_atoms, self.bond_charge)
         loss = density_loss(pred, batch, self.settings.loss)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -156,7 +166,7 @@ class Trainer:
         model_nmae, base_nmae = [], []
         for sample in self.val:
             batch = collate([sample])
-            pred = predict_batch(self.model, batch, self.settings.target, self.free_atoms)
+            pred = predict_batch(self.model, batch, self.settings.target, self.free_atoms, self.bond_charge)
             model_nmae.append(uniform_nmae(pred, batch.density, batch.uniform))
             base_nmae.append(uniform_nmae(batch.density_atoms, batch.density, batch.uniform))
         if not model_nmae:
