@@ -124,6 +124,9 @@ def _info(args: argparse.Namespace) -> int:
         print(f"config{f' (member {i})' if model.is_ensemble else ''}: {config.to_dict()}")
     print(f"parameters: {model.num_parameters():,}")
     print(f"F_local: {'yes' if model.f_local is not None else 'no'}")
+    baseline = [part for part, present in (("free atoms", model.free_atoms), ("bond charge", model.bond_charge))
+                if present is not None]
+    print("baseline: " + (" + ".join(baseline) if baseline else "none (the network predicts ρ)"))
     species = model.info.species
     print("species: " + (" ".join(chemical_symbols[z] for z in species) if species else "not recorded"))
     for role, digest in model.info.sha256.items():

@@ -11,6 +11,7 @@ import torch
 from ase.build import bulk
 
 import deepaw_nb
+from deepaw_nb.cli import main
 from deepaw_nb.errors import CheckpointError, InputFileError, UnsupportedElementError
 from deepaw_nb.model import FreeAtomDensity, ModelConfig
 from deepaw_nb.model.bond_charge import BOND_CHARGE_FORMAT, BondChargeDensity, read_bond_charge
@@ -147,7 +148,7 @@ def test_fit_learns_charge_transfer_that_free_atoms_miss() -> None:
     assert float(term.electronegativity[9]) > float(term.electronegativity[3])  # F pulls charge from Li
 
 
-def test_model_file_round_trip_prediction_and_ensembles(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_model_file_round_trip_prediction_and_ensembles(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     samples, free = _gaussian_samples()
     term = _random_term(2, species=(3, 9, 11, 17))
     settings = TrainSettings(steps=2, lr=1e-2, warmup=1, batch_structures=2, probes_per_structure=32,
@@ -174,6 +175,8 @@ def test_model_file_round_trip_prediction_and_ensembles(tmp_path) -> None:  # ty
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
     result = deepaw_nb.predict(atoms, model=model, grid=(6, 6, 6), progress=False)
     assert result.provenance["model"]["bond_charge"] is True
+    main(["info", "--f-nonlocal", str(path)])
+    assert "baseline: free atoms + bond charge" in capsys.readouterr().out
 
     # Elements without fitted bond-charge parameters are refused, naming the supported ones.
     other = save_bundle(tmp_path / "narrow.pt", trainer.model, [3, 9, 11, 17], "narrow", "t", free_atoms=free,

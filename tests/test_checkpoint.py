@@ -145,3 +145,25 @@ def test_default_model_or_clear_error() -> None:
 def test_invalid_config_values() -> None:
     with pytest.raises(CheckpointError, match="cutoff"):
         ModelConfig(cutoff=-1.0)
+
+
+def test_quick_construction_restores_e3nn_settings_and_changes_no_output() -> None:
+    """Loading builds e3nn modules without einsum path search; outputs equal a default-built copy."""
+    import e3nn
+    import numpy as np
+    from ase.build import bulk
+
+    import deepaw_nb
+    from deepaw_nb.model.f_nonlocal import FNonlocal
+
+    before = e3nn.get_optimization_defaults()
+    quick = load_reference_model("si_l2")
+    assert e3nn.get_optimization_defaults() == before
+    default_built = FNonlocal(quick.config)  # built with e3nn's own (optimising) settings
+    default_built.load_state_dict(quick.f_nonlocal.state_dict())
+    reference = deepaw_nb.model.DensityModel(default_built.eval(), quick.f_local, quick.info, quick.free_atoms)
+    atoms = bulk("Si", "diamond", a=5.43)
+    points = np.random.default_rng(0).uniform(size=(64, 3)) @ np.asarray(atoms.cell)
+    got = deepaw_nb.predict_points(atoms, points, model=quick, kernel="e3nn")
+    want = deepaw_nb.predict_points(atoms, points, model=reference, kernel="e3nn")
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
