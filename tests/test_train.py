@@ -199,3 +199,19 @@ def test_residual_bundle_adds_the_free_atoms_back(samples, tmp_path) -> None:  #
     np.testing.assert_allclose(via_api, expected, rtol=1e-4, atol=1e-6)
     result = deepaw_nb.predict(si, model=model, grid=(6, 6, 6), progress=False)
     assert result.timings["free atoms"] >= 0 and result.provenance["model"]["free_atoms"] is True
+
+
+@pytest.mark.skipif(
+    not (ROOT / "data" / "reference" / "index.json").is_file(), reason="reference data not packed"
+)
+def test_fit_bond_charge_script_writes_a_loadable_term(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from deepaw_nb.model.bond_charge import read_bond_charge
+
+    out = tmp_path / "bc.pt"
+    report = _load_script("fit_bond_charge").main(["--limit", "6", "--steps", "30", "--probes", "200",
+                                                   "--threads", "1", "--out", str(out)])
+    term = read_bond_charge(out, TINY.cutoff)
+    assert term.species and report["n_train"] == 6
+    rows = report["uniform_probe_nmae"]["train"]
+    assert rows["with_bond_charge"] < rows["free_atoms"]  # even 30 steps improve on free atoms
+    assert json.loads(out.with_suffix(".json").read_text())["n_held_out"] == 6

@@ -37,7 +37,7 @@ def log(message: str) -> None:
     print(f"{time.strftime('%H:%M:%S')}  {message}", flush=True)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--lr", type=float, default=5e-3)
@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--probes", type=int, default=800, help="stored probes used per training structure")
     p.add_argument("--cutoff", type=float, default=4.0, help="Å; must equal the network's cutoff")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--limit", type=int, default=None, help="use only the first N train and held-out ids (tests)")
     p.add_argument("--reference", type=Path, default=REFERENCE_DIR)
     p.add_argument("--out", type=Path, default=ROOT / "data" / "models" / "experiments" / "bond_charge.pt")
     args = p.parse_args(argv)
@@ -53,6 +54,8 @@ def main(argv: list[str] | None = None) -> None:
     entries = read_index(args.reference)["structures"]
     train_ids = sorted(s["id"] for s in entries if s["split"] == "train")
     test_ids = sorted(s["id"] for s in entries if s["split"] == "test")
+    if args.limit is not None:
+        train_ids, test_ids = train_ids[: args.limit], test_ids[: args.limit]
     free_atoms = FreeAtomDensity.from_npz(args.reference / "free_atoms.npz", args.cutoff)
     train = load_samples(train_ids, args.cutoff, args.reference, args.probes)
     test = load_samples(test_ids, args.cutoff, args.reference, 4000)
@@ -85,6 +88,7 @@ def main(argv: list[str] | None = None) -> None:
         torch.save({"format": BOND_CHARGE_FORMAT, "bond_charge": term.to_dict(), "fit": report}, handle)
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
     log(f"wrote {args.out} and {args.out.with_suffix('.json').name}")
+    return report
 
 
 if __name__ == "__main__":
