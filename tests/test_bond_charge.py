@@ -3,7 +3,9 @@ fitting, the model file, training and the prediction path."""
 
 from __future__ import annotations
 
+import importlib.util
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,6 +28,7 @@ from deepaw_nb.train.bond_charge_fit import (
 )
 from deepaw_nb.train.data import build_sample
 
+ROOT = Path(__file__).resolve().parents[1]
 TINY = ModelConfig(mul=8, lmax=1, num_interactions=2, radial_hidden=16)
 CUTOFF = TINY.cutoff
 
@@ -184,9 +187,14 @@ def test_model_file_round_trip_prediction_and_ensembles(tmp_path, capsys) -> Non
     with pytest.raises(UnsupportedElementError, match="supports Li, F"):
         deepaw_nb.predict(atoms, model=deepaw_nb.load_model(other), grid=(4, 4, 4), progress=False)
 
-    # Ensembles average members trained against the same baseline only.
+    # Ensembles average members trained against the same baseline only; the recipe keeps the term.
     twin = ensemble_of([model, deepaw_nb.load_model(path)])
     assert twin.bond_charge is not None
+    spec = importlib.util.spec_from_file_location("build_ensemble", ROOT / "data" / "recipes" / "build_ensemble.py")
+    recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe)  # type: ignore[union-attr]
+    built = deepaw_nb.load_model(recipe.main([str(path), str(path), "--out", str(tmp_path / "ens.pt")]))
+    assert built.is_ensemble and built.bond_charge.same_as(term) and "bond-charge" in built.info.description
     plain = deepaw_nb.load_model(save_bundle(tmp_path / "plain.pt", trainer.model, [3, 9, 11, 17], "plain", "t",
                                              free_atoms=free))
     with pytest.raises(CheckpointError, match="bond-charge"):

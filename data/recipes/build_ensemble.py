@@ -40,8 +40,9 @@ def main(argv: list[str] | None = None) -> Path:
     sizes = ", ".join(f"mul {c.mul}" for c in ensemble.configs)
     lmaxes = sorted({c.lmax for c in ensemble.configs})
     n_train = max(int(m.get("n_train_structures", 0)) for m in metas)
+    baseline = "free-atom superposition + " + ("bond-charge term + " if ensemble.bond_charge is not None else "")
     description = args.description or (
-        f"free-atom superposition + mean of {len(ensemble.members)} DeePAW F_nonlocal networks ({sizes}; "
+        f"{baseline}mean of {len(ensemble.members)} DeePAW F_nonlocal networks ({sizes}; "
         f"lmax {'/'.join(map(str, lmaxes))}) trained on ~{n_train} GPAW PBE pseudo-densities"
     )
     metadata = {
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> Path:
     }
     species = list(ensemble.info.species or [])
     out = save_bundle(args.out, list(ensemble.members), species, args.name, description, metadata,
-                      free_atoms=ensemble.free_atoms)
+                      free_atoms=ensemble.free_atoms, bond_charge=ensemble.bond_charge)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, {len(ensemble.members)} members, "
           f"{ensemble.num_parameters()} parameters): {description}")
     return out

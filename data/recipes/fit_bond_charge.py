@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
         "settings": asdict(settings), "probes_per_structure": args.probes, "n_train": len(train),
         "n_held_out": len(test), "uniform_probe_nmae": rows,
         "held_out_grids_percent_free_atoms_then_bond_charge": per_grid, "electronegativity": chi,
+        "train_ids": train_ids,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(args.out, "wb", overwrite=True) as handle:
