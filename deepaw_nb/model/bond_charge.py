@@ -106,10 +106,12 @@ class BondChargeDensity(nn.Module):
         num_probes: int,
     ) -> torch.Tensor:
         """δρ (P,) in e/Å³ from atom → probe edges (src = atom, dst = probe, vectors probe − atom, Å)."""
+        # Σ_c q_a,c g_Z,c(r) = Σ_k (Σ_c q_a,c w_Z,c,k) ψ_k(r): fold the channels per atom (N × K)
+        # instead of per edge, so each edge costs one K-long dot product.
+        per_atom = torch.einsum("nc,nck->nk", atom_scalars.float(), self.shape_weights[atomic_numbers])
         distance = edge_vectors.float().norm(dim=-1)
         basis = _enveloped_gaussians(distance, self.shape_basis, self.cutoff, self.cutoff / self.shape_basis)
-        shapes = torch.einsum("ek,eck->ec", basis, self.shape_weights[atomic_numbers[edge_src]])
-        value = (atom_scalars[edge_src] * shapes).sum(dim=-1)
+        value = (basis * per_atom[edge_src]).sum(dim=-1)
         return value.new_zeros(num_probes).index_add_(0, edge_dst, value)
 
     # ---- storage -------------------------------------------------------------------------
