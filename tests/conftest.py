@@ -68,3 +68,14 @@ def si_atoms():  # type: ignore[no-untyped-def]
     if not REFERENCE.is_dir():
         pytest.skip(f"reference fixtures not found at {REFERENCE}")
     return ase.io.read(REFERENCE / "si_l2.json")
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():  # type: ignore[no-untyped-def]
+    """One torch thread for a test module: on a shared 2-core machine 2 OpenMP threads are many times slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -33,12 +33,7 @@ TINY = ModelConfig(mul=8, lmax=1, num_interactions=2, radial_hidden=16)
 CUTOFF = TINY.cutoff
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():  # type: ignore[no-untyped-def]
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _random_term(seed: int = 0, species: tuple[int, ...] = (3, 7, 11, 17)) -> BondChargeDensity:

@@ -38,13 +38,7 @@ def _synthetic(atoms, sid: str, count: int = 96, seed: int = 0):  # type: ignore
     return build_sample(sid, atoms.numbers, atoms.positions, cell, frac, density, 0.9 * density, uniform, TINY.cutoff)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():  # type: ignore[no-untyped-def]
-    """One torch thread: on a shared 2-core machine OpenMP with 2 threads is many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
