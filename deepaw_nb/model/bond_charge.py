@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from deepaw_nb.errors import CheckpointError, InputFileError
+from deepaw_nb.model.checkpoint import read_checkpoint
 
 #: Table rows reserved per atomic number (as for the free-atom tables).
 _ROWS = 119
@@ -163,7 +164,7 @@ def read_bond_charge(path: str | Path, cutoff: float) -> BondChargeDensity:
     path = Path(path)
     if not path.is_file():
         raise InputFileError(f"bond-charge file {path} does not exist; run data/recipes/fit_bond_charge.py")
-    data = torch.load(path, map_location="cpu", weights_only=True)
+    data = read_checkpoint(path)
     if not isinstance(data, dict) or data.get("format") != BOND_CHARGE_FORMAT:
         raise InputFileError(f"{path} is not a {BOND_CHARGE_FORMAT} file; write it with data/recipes/fit_bond_charge.py")
     term = BondChargeDensity.from_dict(data["bond_charge"])

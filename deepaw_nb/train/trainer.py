@@ -19,6 +19,7 @@ import torch
 from deepaw_nb.io.atomic import atomic_write
 from deepaw_nb.model import FNonlocal, ModelConfig
 from deepaw_nb.model.bond_charge import BondChargeDensity
+from deepaw_nb.model.checkpoint import read_checkpoint
 from deepaw_nb.model.free_atoms import FreeAtomDensity
 from deepaw_nb.train.batch import collate, density_loss, forward, uniform_nmae
 from deepaw_nb.train.data import StructureSample
@@ -196,7 +197,7 @@ class Trainer:
 
     def load_checkpoint(self, path: str | Path) -> None:
         """Restore a state written by :meth:`save_checkpoint` (same config required)."""
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = read_checkpoint(path)
         if state["config"] != self.config.to_dict():
             raise ValueError(f"checkpoint {path} has config {state['config']}, not {self.config.to_dict()}")
         self.model.load_state_dict(state["model"])
