@@ -86,7 +86,9 @@ def test_split_has_no_composition_overlap(built):
     assert shared == {comp[s] for s in split["held_out_structures"]} == {"HfO2"}
     assert {parent[i] for i in test} - {parent[s] for s in split["held_out_structures"]} \
         == {parent[i] for i in test if comp[i] in held}
-    assert 0.10 <= len(held) / split["n_compositions"] <= 0.15
+    # 12 of 100 compositions when the split was drawn; session 7 added 25 training-only
+    # compositions and kept the held-out set fixed so that numbers stay comparable.
+    assert 0.08 <= len(held) / split["n_compositions"] <= 0.15
     protos = {r["prototype"] for r in recs if r["id"] in test}
     assert {"fluorite", "rutile", "wurtzite", "rocksalt", "perovskite"} <= protos
 

@@ -15,7 +15,7 @@ import deepaw_nb
 from deepaw_nb.errors import UnsupportedElementError
 from deepaw_nb.model import FreeAtomDensity, ModelConfig
 from deepaw_nb.train import Trainer, TrainSettings, save_bundle
-from deepaw_nb.train.trainer import predict_batch
+from deepaw_nb.train.trainer import learning_rate, predict_batch
 from deepaw_nb.train.batch import collate, density_loss, forward
 from deepaw_nb.train.data import build_sample, validation_ids
 
@@ -123,6 +123,18 @@ def _points_of(sample, atoms) -> np.ndarray:  # type: ignore[no-untyped-def]
     src = sample.probe_src.numpy()[first]
     # vector = point - (atom + T): the point modulo the lattice is what matters for the density.
     return atoms.positions[src] + sample.probe_vec.numpy()[first].astype(np.float64)
+
+
+def test_warm_restart_schedule_starts_over_at_schedule_start() -> None:
+    """A fine-tuning run (schedule_start = the finished run's last step) warms up and decays
+    over its own steps exactly as a fresh run of the same length does."""
+    fresh = TrainSettings(steps=600, lr=1e-3, lr_min=3e-5, warmup=50)
+    restart = TrainSettings(steps=8600, lr=1e-3, lr_min=3e-5, warmup=50, schedule_start=8000)
+    for local in (0, 1, 49, 50, 51, 300, 599, 600, 700):
+        assert learning_rate(8000 + local, restart) == pytest.approx(learning_rate(local, fresh), rel=1e-12)
+    assert learning_rate(8000, restart) == pytest.approx(1e-3 / 50)
+    assert learning_rate(8050, restart) == pytest.approx(1e-3)
+    assert learning_rate(8600, restart) == pytest.approx(3e-5)
 
 
 def test_validation_split_is_stable() -> None:

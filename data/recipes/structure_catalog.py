@@ -318,4 +318,8 @@ def parents() -> list[dict]:
                                         194, _hex(3.142, 7.650)),
         EXP + "; Foeppl (1957) / Cota & de la Mora, Acta Cryst. B61, 133 (2005): "
               "P6_3/mmc, Li 2a + 2c, O 4f with O-O 1.55 A")
+
+    # --- extension (session 7): bonded element pairs that no training cell had
+    from structure_catalog_pairs import pair_parents  # noqa: PLC0415 (it imports this module)
+    out += pair_parents()
     return out

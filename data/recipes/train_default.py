@@ -68,6 +68,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--time-limit", type=float, default=None, help="stop after this many seconds (this session)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a loaded machine)")
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--schedule-start", type=int, default=0,
+                   help="global step where warm-up + cosine restart (fine-tuning a finished run: its last "
+                        "step; copy its .ckpt into --work-dir and pass --resume)")
     p.add_argument("--export-only", action="store_true")
     p.add_argument("--pack", action="store_true", help="run pack_reference.py first")
     p.add_argument("--reference", type=Path, default=REFERENCE_DIR)
@@ -82,7 +85,7 @@ def make_trainer(args: argparse.Namespace) -> tuple[Trainer, list[str], list[str
         steps=args.steps, lr=args.lr, lr_min=args.lr_min, warmup=args.warmup,
         batch_structures=args.batch_structures, probes_per_structure=args.probes, loss=args.loss,
         seed=args.seed, checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
-        val_probes=args.val_probes, target=args.target,
+        val_probes=args.val_probes, target=args.target, schedule_start=args.schedule_start,
     )
     train_ids, val_ids = training_ids(args.reference, args.val_fraction, args.seed)
     start = time.perf_counter()

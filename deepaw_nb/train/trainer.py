@@ -40,6 +40,8 @@ class TrainSettings:
         target: ``"density"`` (the network predicts ρ) or ``"residual"`` (the network predicts
             ρ − ρ_atoms and the trainer's :class:`FreeAtomDensity` is added back; export such a
             model with ``save_bundle(..., free_atoms=...)`` so inference adds the same term).
+        schedule_start: global step at which warm-up and cosine begin (0 for a fresh run; the
+            resume step for a fine-tuning warm restart that continues a finished run).
     """
 
     steps: int = 2000
@@ -55,13 +57,16 @@ class TrainSettings:
     eval_every: int = 100
     val_probes: int = 1000
     target: str = "density"
+    schedule_start: int = 0
 
 
 def learning_rate(step: int, s: TrainSettings) -> float:
-    """Linear warm-up to ``lr`` then cosine decay to ``lr_min`` at ``steps``."""
-    if step < s.warmup:
-        return s.lr * (step + 1) / s.warmup
-    progress = min(1.0, (step - s.warmup) / max(1, s.steps - s.warmup))
+    """Linear warm-up to ``lr`` then cosine decay to ``lr_min`` at ``steps`` (both counted
+    from ``schedule_start``)."""
+    local = step - s.schedule_start
+    if local < s.warmup:
+        return s.lr * (max(local, 0) + 1) / s.warmup
+    progress = min(1.0, (local - s.warmup) / max(1, s.steps - s.schedule_start - s.warmup))
     return s.lr_min + 0.5 * (s.lr - s.lr_min) * (1 + math.cos(math.pi * progress))
 
 
