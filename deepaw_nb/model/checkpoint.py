@@ -13,6 +13,7 @@ import hashlib
 import math
 import pickle
 import re
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,11 @@ def read_checkpoint(path: str | Path) -> Any:
     if not path.is_file():
         raise InputFileError(f"checkpoint {path} not found; pass the path of an existing .pth/.pt file")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns about the pickle protocol byte of non-torch files before failing;
+            # the CheckpointError below says what is wrong in one line instead.
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else "unsafe content"
         raise CheckpointError(
