@@ -93,6 +93,25 @@ def test_split_has_no_composition_overlap(built):
     assert {"fluorite", "rutile", "wurtzite", "rocksalt", "perovskite"} <= protos
 
 
+def test_every_bond_of_a_held_out_structure_occurs_in_training(built):
+    """The session 7 pair-coverage rule: no held-out pristine cell has a bonded element pair
+    that no training cell has (so the held-out table measures new compounds, not new bonds)."""
+    from ase import Atoms
+
+    pairs_of = _load("structure_catalog_pairs").bonded_pairs
+    recs, split = built
+    train, test = set(split["train"]), set(split["test"])
+
+    def pairs(r):
+        a = r["atoms"]
+        return pairs_of(Atoms(numbers=a["numbers"], positions=a["positions"], cell=a["cell"], pbc=True))
+
+    seen = set().union(*(pairs(r) for r in recs if r["id"] in train and r["variant"] == "pristine"))
+    for r in recs:
+        if r["id"] in test and r["variant"] == "pristine":
+            assert pairs(r) <= seen, (r["id"], pairs(r) - seen)
+
+
 def test_hfo2_benchmark_matches_shared_reference(built):
     ref = REPO.parent / "shared" / "reference" / "hfo2_full.json"
     if not ref.is_file():

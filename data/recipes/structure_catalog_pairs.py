@@ -37,6 +37,25 @@ UNCOVERED = ("Na-B Na-C K-B K-C Ca-H Al-C Al-S Al-Cl Ga-H Ga-B Ga-C Ga-S Ga-Cl "
              "Si-N Si-F Si-S Si-Cl").split()
 
 
+def bonded_pairs(atoms: Atoms, shell: float = 1.15) -> set[tuple[str, str]]:
+    """Element pairs (sorted symbols) bonded in ``atoms``: each atom's neighbours within
+    ``shell`` times its nearest-neighbour distance (first coordination shell)."""
+    from ase.neighborlist import neighbor_list
+
+    first, second, distance = neighbor_list("ijd", atoms, 4.0)
+    symbols = atoms.get_chemical_symbols()
+    pairs = set()
+    for atom in range(len(atoms)):
+        mine = first == atom
+        if not mine.any():
+            continue
+        nearest = distance[mine].min()
+        for other, d in zip(second[mine], distance[mine]):
+            if d < shell * nearest:
+                pairs.add(tuple(sorted((symbols[atom], symbols[other]))))
+    return pairs
+
+
 def ordered_antifluorite(anion: str, first: str, second: str, a: float):
     """A2X antifluorite with the two tetrahedral cation sites taken by different
     elements (F-43m, 3 atoms: X 4a, ``first`` 4c, ``second`` 4d)."""
