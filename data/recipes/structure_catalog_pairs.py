@@ -95,13 +95,9 @@ def ordered_wurtzite(first: str, second: str, anion: str, a: float, c: float, u:
 
 
 def reo3(metal: str, anion: str, a: float):
-    """ReO3 type MX3 (Pm-3m, 4 atoms): corner-sharing octahedra, M-X = a/2."""
+    """ReO3 type MX3 (Pm-3m, 4 atoms): corner-sharing octahedra, M-X = a/2 (anti-ReO3 A3X
+    with the anion as ``metal``)."""
     return _sg([metal, anion], [(0, 0, 0), (.5, 0, 0)], 221, [a] * 3 + [90] * 3)
-
-
-def anti_reo3(anion: str, cation: str, a: float):
-    """Anti-ReO3 type A3X (Pm-3m, 4 atoms), A-X = a/2."""
-    return reo3(anion, cation, a)
 
 
 def pair_parents() -> list[dict]:
@@ -179,7 +175,7 @@ def pair_parents() -> list[dict]:
                                  _tet(3.70, 5.90)),
         EST + " (CaC2-type MgC2, C-C 1.20 A)")
     # K-N, K-P: potassium pnictides
-    add("K3N_antiReO3", "anti-ReO3", anti_reo3("N", "K", 5.50),
+    add("K3N_antiReO3", "anti-ReO3", reo3("N", "K", 5.50)  # anti-ReO3: N on the metal site,
         EST + " (anti-ReO3 K3N, K-N 2.75 A)")
     add("K3P_hexagonal", "Na3As", na3as("K", "P", 5.691, 10.05, 0.583), EXP + " (Na3As-type K3P)")
     return out
