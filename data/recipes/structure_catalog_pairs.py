@@ -175,7 +175,7 @@ def pair_parents() -> list[dict]:
                                  _tet(3.70, 5.90)),
         EST + " (CaC2-type MgC2, C-C 1.20 A)")
     # K-N, K-P: potassium pnictides
-    add("K3N_antiReO3", "anti-ReO3", reo3("N", "K", 5.50)  # anti-ReO3: N on the metal site,
-        EST + " (anti-ReO3 K3N, K-N 2.75 A)")
+    # anti-ReO3: N on the metal site, K on the anion sites
+    add("K3N_antiReO3", "anti-ReO3", reo3("N", "K", 5.50), EST + " (anti-ReO3 K3N, K-N 2.75 A)")
     add("K3P_hexagonal", "Na3As", na3as("K", "P", 5.691, 10.05, 0.583), EXP + " (Na3As-type K3P)")
     return out
