@@ -88,7 +88,11 @@ def describe_kernel(kernel: nn.Module, device: torch.device | str = "cpu") -> st
     if not isinstance(kernel, FastProbeModel):
         return "e3nn"
     if torch.device(device).type == "cpu":
-        fused = " + fused C messages" if kernel.fused_function(torch.device("cpu")) is not None else ""
+        cpu = torch.device("cpu")
+        fused = " + fused C messages" if kernel.fused_function(cpu) is not None else ""
+        tables = kernel.radial_lookup(cpu)
+        if tables:
+            fused += f" + radial weights from cubic tables ({tables[0].intervals} intervals)"
         return f"torch ({gemm.backend()} products){fused}"
     return "torch"
 

@@ -18,8 +18,9 @@ from torch import nn
 
 from deepaw_nb.errors import DeviceError
 from deepaw_nb.kernels import fused_c
+from deepaw_nb.kernels import radial_table as radial_tables
 from deepaw_nb.kernels.gemm import linear
-from deepaw_nb.kernels.layer import FastLayer, edge_tiles
+from deepaw_nb.kernels.layer import FastLayer, RadialWeightsSource, edge_tiles
 from deepaw_nb.kernels.parallel import map_chunks
 from deepaw_nb.model.f_nonlocal import AtomContext, ProbeModel
 
@@ -99,6 +100,10 @@ class FastProbeModel(nn.Module):
             ``None``: :data:`DEFAULT_TABLE_BUDGET` at the time of :meth:`prepare`.
         fused: sum the messages with the fused C kernel of :mod:`fused_c` (CPU only): ``None``
             uses it when it builds on this machine, ``False`` never, ``True`` requires it.
+        radial_table: take the radial weights from cubic Hermite tables in the edge length
+            (:mod:`radial_table`; fused C path only) instead of the radial MLP: ``None`` when
+            the tables fit :data:`~radial_table.TABLE_BUDGET` (and ``DEEPAW_NB_RADIAL_TABLE``
+            is not 0), ``False`` never, ``True`` whenever the fused path runs.
 
     Under ``torch.autocast`` the dense products (radial MLP, ``lin2``/``lin3``) run in the
     autocast dtype (bf16/fp16).  The memory-bound per-edge work (products with the atom
@@ -116,6 +121,7 @@ class FastProbeModel(nn.Module):
         workers: int | None = None,
         table_budget: int | None = None,
         fused: bool | None = None,
+        radial_table: bool | None = None,
     ) -> None:
         super().__init__()
         block = probe_model.interaction_block
@@ -134,6 +140,8 @@ class FastProbeModel(nn.Module):
         self.workers = workers
         self.table_budget = table_budget
         self.fused = fused
+        self.radial_table = radial_table
+        self._radial_tables: list[radial_tables.RadialTable] | None = None
         self._fusable = all(
             g.sh_slice.stop - g.sh_slice.start <= fused_c.MAX_HARMONICS for layer in self.layers for g in layer.plan.groups
         )
@@ -184,6 +192,28 @@ class FastProbeModel(nn.Module):
             raise DeviceError(f"the fused C kernel is not available: {fused_c.unavailable_reason()}; use fused=None")
         return function
 
+    def radial_lookup(self, device: torch.device) -> list[radial_tables.RadialTable] | None:
+        """Per layer, the radial weight table used on ``device`` (built once), or ``None``
+        when the radial MLP runs (no fused C path, tables off, or over budget)."""
+        if self.radial_table is False or self.fused_function(device) is None:
+            return None
+        if self.radial_table is None and not radial_tables.enabled_by_environment():
+            return None
+        if radial_tables.function() is None:
+            if self.radial_table:
+                raise DeviceError("the radial table C function is not available; use radial_table=None")
+            return None
+        if self.radial_table is None:
+            blocks = sum(layer.second_blocked.shape[0] for layer in self.layers)
+            if blocks * radial_tables.DEFAULT_INTERVALS * 4 * fused_c.BLOCK * 4 > radial_tables.TABLE_BUDGET:
+                return None
+        if self._radial_tables is None:
+            self._radial_tables = [
+                radial_tables.build_table(self.basis, layer.first, layer.second_blocked, radial_tables.DEFAULT_INTERVALS)
+                for layer in self.layers
+            ]
+        return self._radial_tables
+
     def _chunk_tables(
         self, prepared: PreparedAtoms, src: torch.Tensor, dtype: torch.dtype
     ) -> tuple[list[list[torch.Tensor]], torch.Tensor, int]:
@@ -223,6 +253,7 @@ class FastProbeModel(nn.Module):
         edge_dtype = torch.float32 if device.type == "cpu" else dtype
         tables = prepared.tables_as(edge_dtype)
         fused = self.fused_function(device) if prepared.blocked else None
+        radial = self.radial_lookup(device) if fused is not None else None
         if prepared.blocked and fused is None:
             raise DeviceError("atoms were prepared for the fused C kernel, which is not used here; prepare them again")
         workers = self._workers(device)
@@ -240,7 +271,7 @@ class FastProbeModel(nn.Module):
                     chunk_tables, chunk_src, atoms = self._chunk_tables(prepared, chunk_src, edge_dtype)
                 features = self._chunk(
                     chunk_tables, atoms, chunk_src, dst[e0:e1] - p0, edge_vectors[e0:e1], p1 - p0, dtype, edge_dtype,
-                    fused,
+                    fused, radial,
                 )
                 representation[p0:p1] = features
                 density[p0:p1] = self.readout(features).squeeze(-1)
@@ -265,23 +296,37 @@ class FastProbeModel(nn.Module):
         dtype: torch.dtype,
         edge_dtype: torch.dtype,
         fused=None,  # type: ignore[no-untyped-def]
+        radial: list[radial_tables.RadialTable] | None = None,
     ) -> torch.Tensor:
         """Representation (probes, D) of one chunk of whole probes (dst local to the chunk).
 
-        ``fused``: the C function of :mod:`fused_c` (the tables are then blocked), or ``None``.
+        ``fused``: the C function of :mod:`fused_c` (the tables are then blocked), or ``None``;
+        ``radial``: per layer, the radial weight table that replaces the radial MLP (fused only).
         """
         order = torch.argsort(src, stable=True)
         src, dst, vectors = src[order], dst[order], vectors[order].float()
         # The fused C loop tiles the edges itself and only needs runs of one sender.
         tiles = None if fused is not None else edge_tiles(torch.bincount(src, minlength=num_atoms).tolist(), self.tile)
         sh = self.spherical_harmonics(vectors).to(edge_dtype)
-        hidden = torch.nn.functional.silu(linear(self.basis(vectors.norm(dim=1)), self.first_t)).to(dtype)
+        lengths = vectors.norm(dim=1)
+        hidden = None
+        if radial is None:
+            hidden = torch.nn.functional.silu(linear(self.basis(lengths), self.first_t)).to(dtype)
+        else:
+            lengths = lengths.float().contiguous()
+            function = radial_tables.function()
         features = None
         start = 0
-        for layer, layer_tables, width in zip(self.layers, tables, self._hidden):
-            layer_hidden = hidden[:, start : start + width]
+        for k, (layer, layer_tables, width) in enumerate(zip(self.layers, tables, self._hidden)):
+            layer_hidden, source = None, None
+            if hidden is not None:
+                layer_hidden = hidden[:, start : start + width]
+            else:
+                source = RadialWeightsSource(radial[k], function, lengths)  # type: ignore[index]
             start += width
-            features = layer(layer_tables, features, sh, layer_hidden, dst, tiles, probes, src, fused)
+            features = layer(
+                layer_tables, features, sh, layer_hidden, dst, tiles, probes, src, fused, radial=source, dtype=dtype
+            )
         assert features is not None
         return features
 

@@ -101,6 +101,7 @@ def _load() -> ctypes.CDLL | None:
         return None
     try:
         library = ctypes.CDLL(str(_build(compiler)))
+        _state["library"] = library
         function = library.deepaw_fused_messages
         function.argtypes = _ARGTYPES
         function.restype = None
@@ -119,6 +120,22 @@ def kernel():  # type: ignore[no-untyped-def]
         if "function" not in _state:
             _state["function"] = _load()
     return _state["function"]
+
+
+def library_function(name: str, argtypes: list, check) -> object | None:  # type: ignore[no-untyped-def,type-arg]
+    """Another C function ``name`` of the same library, returned once ``check(function)`` has
+    passed (cached until :func:`reload`); ``None`` when the library is unavailable or the
+    check fails."""
+    if kernel() is None:
+        return None
+    with _lock:
+        key = f"function:{name}"
+        if key not in _state:
+            function = getattr(_state["library"], name)
+            function.argtypes = argtypes
+            function.restype = None
+            _state[key] = function if check(function) else None
+    return _state[key]
 
 
 def reload() -> None:

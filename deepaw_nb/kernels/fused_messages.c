@@ -80,3 +80,33 @@ void deepaw_fused_messages(int64_t n, int64_t K, int64_t atoms, int64_t blocks,
         }
     }
 }
+
+/*
+ * Radial weights of one tile from a cubic Hermite table (radial_table.py), replacing the
+ * radial MLP's output product (100 multiply-adds per weight) by 3 multiply-adds per weight
+ * on a table that stays in cache.  Why hand-written: the table lookup, the polynomial and the
+ * block-major write are one pass here; as torch operations they are ~10 passes over the
+ * tile's weights, no faster than the product they replace.
+ *   T: (weight blocks, intervals, 4, BLOCK)  coefficients c0..c3 of each interval
+ *   r: (n,) edge lengths in Å;  interval i = floor(r / step), t = r / step - i (clamped)
+ *   W: (weight blocks, n, BLOCK)  out: c0 + t (c1 + t (c2 + t c3))
+ */
+void deepaw_radial_table_weights(int64_t n, int64_t weight_blocks, int64_t intervals,
+                                 const float *T, const float *r, double inv_step, float *W)
+{
+    for (int64_t b = 0; b < weight_blocks; ++b) {
+        const float *table = T + b * intervals * 4 * BLOCK;
+        float *w_block = W + b * n * BLOCK;
+        for (int64_t e = 0; e < n; ++e) {
+            const double x = (double)r[e] * inv_step;
+            int64_t i = (int64_t)x;
+            if (i < 0) i = 0;
+            if (i > intervals - 1) i = intervals - 1;
+            const float t = (float)(x - (double)i);
+            const float *c = table + i * 4 * BLOCK;
+            float *w = w_block + e * BLOCK;
+            for (int j = 0; j < BLOCK; ++j)
+                w[j] = c[j] + t * (c[BLOCK + j] + t * (c[2 * BLOCK + j] + t * c[3 * BLOCK + j]));
+        }
+    }
+}

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from e3nn import o3
 from torch import nn
 
-from deepaw_nb.kernels import fused_c
-from deepaw_nb.kernels.extract import linear_blocks, radial_weights, tensor_product_paths
+from deepaw_nb.kernels import fused_c, radial_table
+from deepaw_nb.kernels.extract import (
+    linear_blocks,
+    radial_weights,
+    tensor_product_paths,
+)
 from deepaw_nb.kernels.gemm import linear
 from deepaw_nb.kernels.plan import LayerPlan
 from deepaw_nb.model.convolution import _ANGLE_SCALE, Convolution
@@ -40,6 +46,17 @@ def edge_tiles(counts: list[int], size: int) -> Tiles:
             k += 1
         tiles.append((first, last, segments))
     return tiles
+
+
+@dataclass(frozen=True)
+class RadialWeightsSource:
+    """Where a chunk's radial weights come from instead of the radial MLP: this layer's
+    :class:`~deepaw_nb.kernels.radial_table.RadialTable`, the C table function and the
+    chunk's edge lengths ((E,) float32 contiguous, Å)."""
+
+    table: radial_table.RadialTable
+    function: object
+    lengths: torch.Tensor
 
 
 class FastLayer(nn.Module):
@@ -177,10 +194,11 @@ class FastLayer(nn.Module):
         function,
         tables: list[torch.Tensor],
         sh: torch.Tensor,
-        hidden: torch.Tensor,
+        hidden: torch.Tensor | None,
         src: torch.Tensor,
         dst: torch.Tensor,
         probes: int,
+        radial: RadialWeightsSource | None = None,
     ) -> dict[o3.Irrep, torch.Tensor]:
         """The same sums as :meth:`messages`, each group's product, scaling and sum over edges
         fused into one C call per tile (CPU, float32; ``function`` from :mod:`fused_c`), and
@@ -188,19 +206,26 @@ class FastLayer(nn.Module):
 
         ``tables`` are the groups' :func:`~fused_c.blocked_table`; ``src`` (E,) the senders
         (sorted: runs of one atom are fastest), ``dst`` (E,) the probes within the chunk.
-        Edges are taken in tiles of ``FUSED_TILE_BYTES`` of radial weights.
+        Edges are taken in tiles of ``FUSED_TILE_BYTES`` of radial weights.  With ``radial``
+        (this layer's table, its C function and the edge lengths), each tile's weights come
+        from the table and ``hidden`` is not used.
         """
         edges = sh.shape[0]
         size = max(1, min(edges, self._fused_tile_edges))
-        second = self.second_blocked.to(hidden.dtype)  # (weight blocks, hidden, BLOCK)
-        buffer = hidden.new_empty(second.shape[0], size, fused_c.BLOCK)
+        blocks_w = self.second_blocked.shape[0]
+        second = self.second_blocked.to(hidden.dtype) if radial is None else None  # (weight blocks, hidden, BLOCK)
+        like = hidden if radial is None else sh
+        buffer = like.new_empty(blocks_w, size, fused_c.BLOCK)
         every = sh.new_zeros(sum(layout.blocks for layout in self.block_layouts), probes, fused_c.BLOCK)
         sums = list(torch.split(every, [layout.blocks for layout in self.block_layouts]))
         for first in range(0, edges, size):
             last = min(first + size, edges)
             n = last - first
-            out = buffer if n == size else hidden.new_empty(second.shape[0], n, fused_c.BLOCK)
-            w = torch.bmm(hidden[first:last].expand(second.shape[0], n, -1), second, out=out).to(sh.dtype)
+            out = buffer if n == size else like.new_empty(blocks_w, n, fused_c.BLOCK)
+            if radial is None:
+                w = torch.bmm(hidden[first:last].expand(blocks_w, n, -1), second, out=out).to(sh.dtype)
+            else:
+                w = radial_table.fill_weights(radial.function, radial.table, radial.lengths[first:last], out)
             for group, layout, (block0, count), table, total in zip(
                 self.plan.groups, self.block_layouts, self._weight_blocks, tables, sums
             ):
@@ -221,27 +246,31 @@ class FastLayer(nn.Module):
         tables: list[torch.Tensor],
         features: torch.Tensor | None,
         sh: torch.Tensor,
-        hidden: torch.Tensor,
+        hidden: torch.Tensor | None,
         dst: torch.Tensor,
         tiles: Tiles | None,
         probes: int,
         src: torch.Tensor | None = None,
         fused=None,  # type: ignore[no-untyped-def]
+        radial: RadialWeightsSource | None = None,
+        dtype: torch.dtype | None = None,
     ) -> torch.Tensor:
         """Gated layer output (probes, dim gate out) in e3nn layout, float32.
 
         ``features`` are the probes' input features (e3nn layout, float32); ``None`` means zero
         (layer 0), which makes the self connection vanish.  With ``fused`` (the C function of
         :mod:`fused_c`), ``tables`` are blocked and the messages are summed by
-        :meth:`messages_fused` from the senders ``src`` (``tiles`` is not used then).
+        :meth:`messages_fused` from the senders ``src`` (``tiles`` is not used then), and
+        ``radial`` may replace the radial MLP by its table (``hidden`` is then ``None``).
+        ``dtype``: of the dense products (default: ``hidden``'s).
         """
         if fused is not None:
             assert src is not None
-            blocks = self.messages_fused(fused, tables, sh, hidden, src, dst, probes)
+            blocks = self.messages_fused(fused, tables, sh, hidden, src, dst, probes, radial)
         else:
-            assert tiles is not None
+            assert tiles is not None and radial is None
             blocks = self.irrep_blocks(self.messages(tables, sh, hidden, dst, tiles, probes))
-        dtype = hidden.dtype
+        dtype = dtype if dtype is not None else hidden.dtype
         convolved: dict[o3.Irrep, torch.Tensor] = {}
         angle = None
         for k, ir in enumerate(self.plan.irreps):
