@@ -233,7 +233,8 @@ class FastLayer(nn.Module):
                 weights = w[block0 : block0 + count]
                 fused_c.fused_messages(function, total, y, src[first:last], dst[first:last], table, weights, layout)
         flat = every.transpose(0, 1).reshape(probes, -1)  # (probes, blocks * BLOCK)
-        return {ir: flat[:, index] for ir, index in self._irrep_gather.items()}
+        # index_select: ~4x faster than advanced indexing at these sizes (measured).
+        return {ir: torch.index_select(flat, 1, index) for ir, index in self._irrep_gather.items()}
 
     def irrep_blocks(self, summed: list[torch.Tensor]) -> dict[o3.Irrep, torch.Tensor]:
         """Summed messages per group (slot layout) regrouped per message irrep: (P, m * K) with
