@@ -167,3 +167,26 @@ def test_quick_construction_restores_e3nn_settings_and_changes_no_output() -> No
     got = deepaw_nb.predict_points(atoms, points, model=quick, kernel="e3nn")
     want = deepaw_nb.predict_points(atoms, points, model=reference, kernel="e3nn")
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_cached_activation_moments_equal_e3nns_own_and_are_restored() -> None:
+    """quick_e3nn_construction memoises e3nn's seeded activation moments: same constants."""
+    import e3nn.math._normalize_activation as moments
+    from e3nn.math import normalize2mom
+
+    from deepaw_nb.model.checkpoint import quick_e3nn_construction
+    from deepaw_nb.model.f_nonlocal import FNonlocal
+
+    original = moments.moment
+    config = ModelConfig(mul=8, lmax=1, num_interactions=1)
+    torch.manual_seed(0)
+    plain = FNonlocal(config)
+    with quick_e3nn_construction():
+        assert moments.moment is not original
+        torch.manual_seed(0)
+        cached = FNonlocal(config)
+        torch.manual_seed(0)
+        again = FNonlocal(config)  # served from the cache
+    assert moments.moment is original
+    constants = [[m.cst for m in net.modules() if isinstance(m, normalize2mom)] for net in (plain, cached, again)]
+    assert len(constants[0]) > 0 and constants[0] == constants[1] == constants[2]
