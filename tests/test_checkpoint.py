@@ -6,11 +6,16 @@ import pickle
 
 import pytest
 import torch
-
 from conftest import REFERENCE, load_reference_model, reference_cases
+
 from deepaw_nb import CheckpointError, InputFileError, load_model
 from deepaw_nb.model import ModelConfig, default_model_path
-from deepaw_nb.model.checkpoint import as_state_dict, infer_config, learned_only, read_checkpoint
+from deepaw_nb.model.checkpoint import (
+    as_state_dict,
+    infer_config,
+    learned_only,
+    read_checkpoint,
+)
 from deepaw_nb.model.shapes import learned_shapes
 
 CASES = reference_cases()

@@ -12,8 +12,8 @@ import contextlib
 import hashlib
 import math
 import pickle
-import types
 import re
+import types
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
