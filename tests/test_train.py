@@ -221,3 +221,20 @@ def test_fit_bond_charge_script_writes_a_loadable_term(tmp_path) -> None:  # typ
     rows = report["uniform_probe_nmae"]["train"]
     assert rows["with_bond_charge"] < rows["free_atoms"]  # even 30 steps improve on free atoms
     assert json.loads(out.with_suffix(".json").read_text())["n_held_out"] == 6
+
+
+def test_validation_by_composition_keeps_whole_compositions_on_one_side() -> None:
+    from deepaw_nb.train.data import read_index, training_ids, validation_ids
+
+    entries = [s for s in read_index()["structures"] if s["split"] == "train"]
+    composition = {s["id"]: s["composition"] for s in entries}
+    train, val = training_ids(val_fraction=0.1, seed=3, by="composition")
+    assert sorted(train + val) == sorted(composition) and not set(train) & set(val)
+    assert not {composition[i] for i in train} & {composition[i] for i in val}
+    assert 0.03 < len({composition[i] for i in val}) / len(set(composition.values())) < 0.2
+    assert training_ids(val_fraction=0.1, seed=3, by="composition") == (train, val)  # seeded
+    by_structure = training_ids(val_fraction=0.1, seed=3)
+    assert by_structure[1] == validation_ids(sorted(composition), 0.1, 3)  # the default is unchanged
+    assert {composition[i] for i in by_structure[0]} & {composition[i] for i in by_structure[1]}  # shares compositions
+    with pytest.raises(ValueError, match="use 'structure' or 'composition'"):
+        training_ids(by="formula")

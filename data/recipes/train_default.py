@@ -63,6 +63,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval-every", type=int, default=100)
     p.add_argument("--checkpoint-every", type=int, default=50)
     p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--val-by", choices=("structure", "composition"), default="structure",
+                   help="validation draws single structures (seen compositions, the default so far) or whole "
+                        "compositions (unseen, like the test split)")
     p.add_argument("--val-probes", type=int, default=1000)
     p.add_argument("--max-probes", type=int, default=None, help="stored probes kept per structure")
     p.add_argument("--time-limit", type=float, default=None, help="stop after this many seconds (this session)")
@@ -87,7 +90,7 @@ def make_trainer(args: argparse.Namespace) -> tuple[Trainer, list[str], list[str
         seed=args.seed, checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
         val_probes=args.val_probes, target=args.target, schedule_start=args.schedule_start,
     )
-    train_ids, val_ids = training_ids(args.reference, args.val_fraction, args.seed)
+    train_ids, val_ids = training_ids(args.reference, args.val_fraction, args.seed, by=args.val_by)
     start = time.perf_counter()
     train = load_samples(train_ids, config.cutoff, args.reference, args.max_probes)
     val = load_samples(val_ids, config.cutoff, args.reference, args.max_probes)

@@ -188,15 +188,26 @@ def validation_ids(ids: list[str], fraction: float, seed: int) -> list[str]:
 
 
 def training_ids(
-    root: str | Path = REFERENCE_DIR, val_fraction: float = 0.1, seed: int = 0
+    root: str | Path = REFERENCE_DIR, val_fraction: float = 0.1, seed: int = 0, by: str = "structure"
 ) -> tuple[list[str], list[str]]:
     """(train ids, validation ids) from the ``train`` split of ``index.json``.
 
-    Full grids of training structures (the examples) are included like probe sets.
+    ``by="structure"`` draws single structures (a strained copy of a validation cell may be in
+    training: validation then measures seen compositions); ``by="composition"`` draws whole
+    reduced compositions, so validation measures unseen compositions like the held-out test
+    split does, without touching it.  Full grids of training structures (the examples) are
+    included like probe sets.
     """
+    if by not in ("structure", "composition"):
+        raise ValueError(f"validation split by {by!r}: use 'structure' or 'composition'")
     entries = [s for s in read_index(root)["structures"] if s["split"] == "train"]
     ids = sorted(s["id"] for s in entries)
-    val = set(validation_ids(ids, val_fraction, seed))
+    if by == "structure":
+        val = set(validation_ids(ids, val_fraction, seed))
+    else:
+        composition = {s["id"]: s["composition"] for s in entries}
+        chosen = set(validation_ids(sorted(set(composition.values())), val_fraction, seed))
+        val = {i for i in ids if composition[i] in chosen}
     return [i for i in ids if i not in val], sorted(val)
 
 
