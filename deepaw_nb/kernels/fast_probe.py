@@ -11,6 +11,7 @@ edge geometry and the outputs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -253,7 +254,8 @@ class FastProbeModel(nn.Module):
         edge_dtype = torch.float32 if device.type == "cpu" else dtype
         tables = prepared.tables_as(edge_dtype)
         fused = self.fused_function(device) if prepared.blocked else None
-        radial = self.radial_lookup(device) if fused is not None else None
+        radial_lookup = self.radial_lookup(device) if fused is not None else None
+        radial = (radial_lookup, radial_tables.function()) if radial_lookup else None  # resolved once per call
         if prepared.blocked and fused is None:
             raise DeviceError("atoms were prepared for the fused C kernel, which is not used here; prepare them again")
         workers = self._workers(device)
@@ -296,12 +298,13 @@ class FastProbeModel(nn.Module):
         dtype: torch.dtype,
         edge_dtype: torch.dtype,
         fused=None,  # type: ignore[no-untyped-def]
-        radial: list[radial_tables.RadialTable] | None = None,
+        radial: tuple[list[radial_tables.RadialTable], Any] | None = None,
     ) -> torch.Tensor:
         """Representation (probes, D) of one chunk of whole probes (dst local to the chunk).
 
         ``fused``: the C function of :mod:`fused_c` (the tables are then blocked), or ``None``;
-        ``radial``: per layer, the radial weight table that replaces the radial MLP (fused only).
+        ``radial``: per layer, the radial weight table that replaces the radial MLP, and the C
+        function that reads it (fused only).
         """
         order = torch.argsort(src, stable=True)
         src, dst, vectors = src[order], dst[order], vectors[order].float()
@@ -314,7 +317,7 @@ class FastProbeModel(nn.Module):
             hidden = torch.nn.functional.silu(linear(self.basis(lengths), self.first_t)).to(dtype)
         else:
             lengths = lengths.float().contiguous()
-            function = radial_tables.function()
+            layer_radial, function = radial
         features = None
         start = 0
         for k, (layer, layer_tables, width) in enumerate(zip(self.layers, tables, self._hidden)):
@@ -322,7 +325,7 @@ class FastProbeModel(nn.Module):
             if hidden is not None:
                 layer_hidden = hidden[:, start : start + width]
             else:
-                source = RadialWeightsSource(radial[k], function, lengths)  # type: ignore[index]
+                source = RadialWeightsSource(layer_radial[k], function, lengths)
             start += width
             features = layer(
                 layer_tables, features, sh, layer_hidden, dst, tiles, probes, src, fused, radial=source, dtype=dtype
