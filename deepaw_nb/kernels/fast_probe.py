@@ -205,8 +205,8 @@ class FastProbeModel(nn.Module):
                 raise DeviceError("the radial table C function is not available; use radial_table=None")
             return None
         if self.radial_table is None:
-            blocks = sum(layer.second_blocked.shape[0] for layer in self.layers)
-            if blocks * radial_tables.DEFAULT_INTERVALS * 4 * fused_c.BLOCK * 4 > radial_tables.TABLE_BUDGET:
+            blocks = sum(int(layer.second_blocked.shape[0]) for layer in self.layers)
+            if radial_tables.table_bytes(blocks) > radial_tables.TABLE_BUDGET:
                 return None
         if self._radial_tables is None:
             self._radial_tables = [

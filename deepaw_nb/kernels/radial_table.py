@@ -59,7 +59,12 @@ class RadialTable:
 
     @property
     def nbytes(self) -> int:
-        return self.coefficients.numel() * self.coefficients.element_size()
+        return table_bytes(int(self.coefficients.shape[0]), self.intervals)
+
+
+def table_bytes(weight_blocks: int, intervals: int = DEFAULT_INTERVALS) -> int:
+    """Bytes of the float32 table(s) holding ``weight_blocks`` weight blocks."""
+    return weight_blocks * intervals * 4 * fused_c.BLOCK * 4
 
 
 def enabled_by_environment() -> bool:
