@@ -77,8 +77,9 @@ def test_split_has_no_composition_overlap(built):
     recs, split = built
     comp = {r["id"]: r["composition"] for r in recs}
     parent = {r["id"]: r["parent"] for r in recs}
-    train, test = set(split["train"]), set(split["test"])
-    assert not train & test and train | test == set(comp)
+    train, test, validation = set(split["train"]), set(split["test"]), set(split["validation"])
+    assert not train & test and not validation & (train | test)
+    assert train | test | validation == set(comp)
     held = set(split["held_out_compositions"])
     assert {comp[i] for i in train}.isdisjoint(held)
     # the only shared composition is that of an explicitly held-out structure
@@ -91,6 +92,19 @@ def test_split_has_no_composition_overlap(built):
     assert 0.08 <= len(held) / split["n_compositions"] <= 0.15
     protos = {r["prototype"] for r in recs if r["id"] in test}
     assert {"fluorite", "rutile", "wurtzite", "rocksalt", "perovskite"} <= protos
+
+
+def test_validation_compositions_are_in_neither_training_nor_test(built):
+    """The session 9 selection set: whole compositions, pristine cells, none trained on."""
+    recs, split = built
+    by_id = {r["id"]: r for r in recs}
+    validation = split["validation"]
+    assert len(validation) >= 5
+    assert all(by_id[i]["variant"] == "pristine" for i in validation)
+    comps = {by_id[i]["composition"] for i in validation}
+    others = {r["composition"] for r in recs if r["id"] not in set(validation)}
+    assert comps.isdisjoint(others), comps & others
+    assert not comps & set(split["held_out_compositions"])
 
 
 def test_every_bond_of_a_held_out_structure_occurs_in_training(built):
@@ -149,12 +163,14 @@ def test_index_files_exist_with_matching_sha256():
         pytest.skip("reference densities not packed yet")
     data = json.loads(index.read_text())
     split = json.loads((REF / "split.json").read_text())
-    test_ids = set(split["test"])
+    test_ids, validation_ids = set(split["test"]), set(split["validation"])
     for e in data["structures"]:
         path = REF / e["file"]
         assert path.is_file(), e["file"]
         assert hashlib.sha256(path.read_bytes()).hexdigest() == e["sha256"], e["file"]
         assert (e["split"] == "test") == (e["id"] in test_ids)
+        assert (e["split"] == "validation") == (e["id"] in validation_ids)
+        assert e["split"] != "validation" or e["kind"] == "grid", e["id"]
         assert abs(e["n_valence_check"] - e["n_valence"]) < 1e-2, e["id"]
 
 

@@ -1,4 +1,4 @@
-"""Build the deepaw-nb reference structure list, its train/test split and examples.
+"""Build the deepaw-nb reference structure list, its train/test/validation split and examples.
 
 What it does
     Takes the parent crystals of ``structure_catalog.py`` and adds derived
@@ -10,7 +10,8 @@ What it does
     * ``data/reference/structures.json``  ids, metadata and ASE-style atoms dicts
       (``numbers``, ``positions`` [Angstrom], ``cell`` [Angstrom], ``pbc``) at full
       float precision, plus a sha256 ``hash`` of each structure;
-    * ``data/reference/split.json``       held-out compositions / structures;
+    * ``data/reference/split.json``       held-out compositions / structures, and the
+      validation compositions (``structure_catalog_validation.py``);
     * ``data/examples/{HfO2_monoclinic,Si_diamond,TiO2_rutile}.{cif,vasp}``.
 
 How to run (project python, from the repository root; takes a few seconds)
@@ -37,6 +38,7 @@ from pymatgen.core import Composition
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from structure_catalog import parents  # noqa: E402
+from structure_catalog_validation import validation_parents  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 REF = os.path.join(ROOT, "data", "reference")
@@ -167,15 +169,23 @@ def build() -> tuple[list[dict], dict]:
                 "derived from " + p["name"])
     for parent, var, atoms, note in vacancies():
         add(parent + "__" + var, parent, proto[parent], var, atoms, note)
+    validation_cat = validation_parents()
+    parent_formula.update({p["name"]: p["atoms"].get_chemical_formula() for p in validation_cat})
+    for p in validation_cat:  # pristine cells only: a selection set, not training data
+        add(p["name"], p["name"], p["prototype"], "pristine", p["atoms"], p["source"])
+    validation = [p["name"] for p in validation_cat]
 
     ids = [r["id"] for r in recs]
     assert len(set(ids)) == len(ids)
-    comps = sorted({r["composition"] for r in recs})
+    comps = sorted({r["composition"] for r in recs if r["id"] not in set(validation)})
     missing = set(HELD_OUT_COMPOSITIONS) - set(comps)
     assert not missing, missing
     test = [r["id"] for r in recs if r["composition"] in HELD_OUT_COMPOSITIONS
             or r["parent"] in HELD_OUT_STRUCTURES]
-    train = [i for i in ids if i not in set(test)]
+    train = [i for i in ids if i not in set(test) | set(validation)]
+    validation_comps = {r["composition"] for r in recs if r["id"] in set(validation)}
+    assert validation_comps.isdisjoint(
+        {r["composition"] for r in recs if r["id"] not in set(validation)}), validation_comps
     split = {
         "description": "Held-out test split by composition (parent compound, reduced "
                        "formula): every structure derived from a held-out composition is "
@@ -187,6 +197,10 @@ def build() -> tuple[list[dict], dict]:
         "n_held_out_compositions": len(HELD_OUT_COMPOSITIONS),
         "examples": EXAMPLE_IDS,
         "train": train, "test": test,
+        "validation_description": "Compositions in neither 'train' nor 'test' (pristine "
+                                  "cells, session 9): used only to choose which trained "
+                                  "networks to ship and how to combine them.",
+        "validation": validation,
     }
     return recs, split
 
@@ -230,8 +244,9 @@ def main(argv=None) -> int:
         os.replace(p + ".tmp", p)
     write_examples(recs)
     split = json.loads(split_text)
-    print("%d structures (%d train, %d test), %d compositions"
-          % (len(recs), len(split["train"]), len(split["test"]), split["n_compositions"]))
+    print("%d structures (%d train, %d test, %d validation), %d compositions"
+          % (len(recs), len(split["train"]), len(split["test"]), len(split["validation"]),
+             split["n_compositions"]))
     return 0
 
 

@@ -102,7 +102,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p = argparse.ArgumentParser(description="Held-out accuracy table of a density model.")
     p.add_argument("--model", type=Path, default=None, help="model file (default: the bundled model)")
     p.add_argument("--reference", type=Path, default=REFERENCE_DIR)
-    p.add_argument("--split", default="test", help="'test' (held out), 'train' (examples) or 'all'")
+    p.add_argument("--split", default="test", help="'test' (held out), 'validation' (selection set), 'train' (examples) "
+                        "or 'all'")
     p.add_argument("--ids", default=None, help="comma-separated structure ids")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N grids (smallest first)")
     p.add_argument("--max-points", type=int, default=None, help="subsample grids larger than this")

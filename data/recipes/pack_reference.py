@@ -7,7 +7,7 @@ What it does
 
     * ``grids/<id>.npz``   full fine-grid densities for the held-out pristine
       structures (one per held-out prototype, incl. the monoclinic HfO2
-      benchmark) and the bundled examples;
+      benchmark), the validation compositions and the bundled examples;
     * ``probes/<id>.npz``  seeded probe sets for every other structure
       (training: ``--n-train`` points; held-out variants: ``--n-test`` points);
       half drawn uniformly over the grid points, half with probability
@@ -166,6 +166,7 @@ def main(argv=None) -> int:
     with open(os.path.join(REF, "split.json")) as fh:
         split = json.load(fh)
     test, examples = set(split["test"]), set(split["examples"])
+    validation = set(split.get("validation", ()))
     done = [r for r in recs if os.path.exists(os.path.join(CACHE, r["id"] + ".npz"))]
     failed = sorted(f[:-7] for f in os.listdir(CACHE) if f.endswith(".failed")) \
         if os.path.isdir(CACHE) else []
@@ -175,9 +176,9 @@ def main(argv=None) -> int:
         return 0
     entries = []
     for rec in done:
-        sp = "test" if rec["id"] in test else "train"
-        full = rec["id"] in examples or (sp == "test" and rec["variant"] in FULL_GRID_VARIANTS)
-        n = args.n_test if sp == "test" else args.n_train
+        sp = "test" if rec["id"] in test else "validation" if rec["id"] in validation else "train"
+        full = rec["id"] in examples or (sp != "train" and rec["variant"] in FULL_GRID_VARIANTS)
+        n = args.n_train if sp == "train" else args.n_test
         e = pack_one(rec, sp, full, n)
         if abs(e["n_valence_check"] - e["n_valence"]) > 1e-2:
             print("WARNING %s: valence check %.4f vs %g" % (rec["id"], e["n_valence_check"],
