@@ -90,6 +90,7 @@ def _provenance(model: DensityModel, predictor: Predictor, stream: Any, batch_si
             "sha256": dict(model.info.sha256),
             "config": model.config.to_dict(),
             "members": [config.to_dict() for config in model.configs],
+            "combine": model.combine if model.is_ensemble else None,
             "f_local": model.f_local is not None,
             "free_atoms": model.free_atoms is not None,
             "free_atoms_source": model.free_atoms.source if model.free_atoms is not None else None,

@@ -16,7 +16,7 @@ from ase.data import chemical_symbols
 import deepaw_nb
 from deepaw_nb.errors import UnsupportedElementError
 from deepaw_nb.model import default_model_path
-from deepaw_nb.model.loading import ENSEMBLE_FORMAT
+from deepaw_nb.model.loading import COMBINED_ENSEMBLE_FORMAT, ENSEMBLE_FORMAT
 from deepaw_nb.result import DensityResult
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,10 +36,12 @@ def test_file_format_size_and_species(bundled) -> None:  # type: ignore[no-untyp
     import torch
 
     raw = torch.load(MODEL, weights_only=True)
-    assert raw["format"] == ENSEMBLE_FORMAT and MODEL.stat().st_size <= 10e6
+    assert raw["format"] in (ENSEMBLE_FORMAT, COMBINED_ENSEMBLE_FORMAT) and MODEL.stat().st_size <= 10e6
     card = (MODEL.parent / "README.md").read_text(encoding="utf-8")
-    stated = re.search(r"mean over (\d+) networks", card)
-    assert stated and len(raw["members"]) == int(stated.group(1)) >= 2  # the model card describes this file
+    stated = re.search(r"(mean|median) over (\d+) networks", card)
+    # the model card describes this file: how many networks, and how they are combined
+    assert stated and len(raw["members"]) == int(stated.group(2)) >= 2
+    assert stated.group(1) == raw.get("combine", "mean") == bundled.combine
     assert {chemical_symbols[z] for z in bundled.info.species} == ISSUE_ELEMENTS
     assert bundled.free_atoms is not None  # trained on ρ − ρ_atoms: inference adds the superposition back
     assert default_model_path() == MODEL or default_model_path().name != MODEL.name  # $DEEPAW_NB_MODEL may override

@@ -1,4 +1,4 @@
-"""Ensembles of F_nonlocal networks: the density is exactly the mean of the members' densities."""
+"""Ensembles of F_nonlocal networks: the density is exactly the mean (or median) of the members' densities."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from deepaw_nb.model import DensityModel, EnsembleContext, ProbeEnsemble
 from deepaw_nb.model.combine import ensemble_of
 from deepaw_nb.model.config import ModelConfig
 from deepaw_nb.model.f_nonlocal import FNonlocal
-from deepaw_nb.model.loading import BUNDLE_FORMAT, ENSEMBLE_FORMAT
+from deepaw_nb.model.ensemble import combine_densities
+from deepaw_nb.model.loading import BUNDLE_FORMAT, COMBINED_ENSEMBLE_FORMAT, ENSEMBLE_FORMAT
 from deepaw_nb.train import save_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -156,3 +157,50 @@ def test_build_ensemble_recipe(tmp_path) -> None:  # type: ignore[no-untyped-def
     )
     assert info.returncode == 0, info.stderr
     assert "config (member 0): {'mul': 64" in info.stdout and "config (member 1): {'mul': 128" in info.stdout
+
+
+def test_combine_densities_matches_numpy() -> None:
+    rng = np.random.default_rng(5)
+    for n in (2, 3, 4, 7):
+        stack = rng.normal(size=(n, 33)).astype(np.float32)
+        parts = [torch.from_numpy(row) for row in stack]
+        np.testing.assert_allclose(combine_densities(parts, "mean").numpy(), stack.mean(0), rtol=1e-6, atol=1e-7)
+        np.testing.assert_array_equal(combine_densities(parts, "median").numpy(), np.median(stack, axis=0))
+    with pytest.raises(ValueError, match="use one of mean, median"):
+        combine_densities(parts, "max")
+
+
+@pytest.mark.parametrize("kernel", ["fast", "e3nn"])
+def test_median_ensemble_is_the_per_probe_median(members, probes, kernel) -> None:  # type: ignore[no-untyped-def]
+    atoms, points = probes
+    trio = [members[0], members[1], members[0]]
+    median = ensemble_of(trio, combine="median")
+    singles = [deepaw_nb.predict_points(atoms, points, model=m, kernel=kernel) for m in members]
+    # two of three members are the same network, so the median is that network exactly
+    np.testing.assert_allclose(deepaw_nb.predict_points(atoms, points, model=median, kernel=kernel), singles[0],
+                               rtol=1e-6, atol=1e-7)
+    pair_median = ensemble_of(members, combine="median")  # even count: mean of the middle two
+    np.testing.assert_allclose(deepaw_nb.predict_points(atoms, points, model=pair_median, kernel=kernel),
+                               np.mean(singles, axis=0), rtol=1e-5, atol=1e-6)
+
+
+def test_median_file_round_trip_and_provenance(members, probes, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    trio = ensemble_of([members[0], members[1], members[1]], combine="median")
+    path = save_bundle(tmp_path / "trio.pt", list(trio.members), list(trio.info.species), "trio", "median of three",
+                       free_atoms=trio.free_atoms, combine="median")
+    raw = torch.load(path, weights_only=True)
+    assert raw["format"] == COMBINED_ENSEMBLE_FORMAT and raw["combine"] == "median"
+    loaded = deepaw_nb.load_model(path)
+    assert loaded.combine == "median" and loaded.probe_model.combine == "median"
+    atoms, points = probes
+    np.testing.assert_array_equal(deepaw_nb.predict_points(atoms, points[:80], model=loaded),
+                                  deepaw_nb.predict_points(atoms, points[:80], model=trio))
+    result = deepaw_nb.predict(bulk("Si", "diamond", a=5.43), model=loaded, grid=(6, 6, 6), progress=False)
+    assert result.provenance["model"]["combine"] == "median"
+    assert result.provenance["kernel_backend"].startswith("3-member ensemble (median of the densities)")
+    raw["combine"] = "max"
+    torch.save(raw, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="combines its networks by 'max'.*upgrade deepaw-nb"):
+        deepaw_nb.load_model(tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="unknown ensemble combination 'max'"):
+        ensemble_of(members, combine="max")

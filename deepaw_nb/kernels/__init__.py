@@ -61,7 +61,8 @@ def build_probe_kernel(probe_model: ProbeModel | ProbeEnsemble, kernel: str) -> 
     if isinstance(probe_model, ProbeEnsemble):
         if name == "e3nn":
             return probe_model
-        return ProbeEnsemble([build_probe_kernel(member, name) for member in probe_model.members])  # type: ignore[arg-type]
+        kernels = [build_probe_kernel(member, name) for member in probe_model.members]  # type: ignore[arg-type]
+        return ProbeEnsemble(kernels, combine=probe_model.combine)
     if name == "e3nn":
         return probe_model
     if name == "cueq":
@@ -81,7 +82,8 @@ def prepare_atoms(kernel: nn.Module, context: AtomContext) -> Any:
 def describe_kernel(kernel: nn.Module, device: torch.device | str = "cpu") -> str:
     """What computes the probe model, for provenance: ``"e3nn"`` or the fast kernel's backend."""
     if isinstance(kernel, ProbeEnsemble):
-        return f"{len(kernel.members)}-member ensemble, each: {describe_kernel(kernel.members[0], device)}"
+        each = describe_kernel(kernel.members[0], device)
+        return f"{len(kernel.members)}-member ensemble ({kernel.combine} of the densities), each: {each}"
     if type(kernel).__name__ == "CueqProbeModel":
         methods = sorted({m.method for m in kernel.messages})  # type: ignore[attr-defined]
         return f"cuEquivariance ({', '.join(methods)})"

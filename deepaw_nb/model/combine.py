@@ -1,4 +1,4 @@
-"""``ensemble_of``: several loaded density models -> one model predicting their mean density."""
+"""``ensemble_of``: several loaded density models -> one model predicting their mean (or median) density."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import torch
 
 from deepaw_nb.errors import CheckpointError
 from deepaw_nb.model.density_model import DensityModel, ModelInfo
+from deepaw_nb.model.ensemble import COMBINE_RULES
 from deepaw_nb.model.free_atoms import FreeAtomDensity
 
 
@@ -21,18 +22,25 @@ def _same_free_atoms(a: FreeAtomDensity | None, b: FreeAtomDensity | None) -> bo
     return tables_equal and torch.equal(da["radii"], db["radii"]) and da["cutoff"] == db["cutoff"]
 
 
-def ensemble_of(models: Sequence[DensityModel], name: str | None = None, description: str | None = None) -> DensityModel:
-    """One model whose density is the mean of ``models``' densities (e/Å³).
+def ensemble_of(
+    models: Sequence[DensityModel],
+    name: str | None = None,
+    description: str | None = None,
+    combine: str = "mean",
+) -> DensityModel:
+    """One model whose density is the mean (or ``combine="median"``) of ``models``' densities (e/Å³).
 
     The models must have been trained for the same target: the same free-atom baseline (or
     none), one cutoff, and no ``F_local``.  An ensemble member may itself be an ensemble; its
-    networks then join the new one (every network gets the same weight).  The result supports
+    networks then join the new one (every network gets the same weight, under this ``combine``).  The result supports
     the elements all members support.
 
     Raises:
-        CheckpointError: fewer than two networks, or members that cannot be averaged; the
-            message says which.
+        CheckpointError: fewer than two networks, members that cannot be combined, or an
+            unknown ``combine``; the message says which.
     """
+    if combine not in COMBINE_RULES:
+        raise CheckpointError(f"unknown ensemble combination {combine!r}; use one of {', '.join(COMBINE_RULES)}")
     networks = [network for model in models for network in model.members]
     if len(networks) < 2:
         raise CheckpointError("ensemble_of needs at least two networks; pass two or more models")
@@ -61,6 +69,6 @@ def ensemble_of(models: Sequence[DensityModel], name: str | None = None, descrip
         name=name or "+".join(m.info.name for m in models),
         sha256=digests,
         species=species,
-        description=description or f"mean of {len(networks)} networks: " + "; ".join(m.info.name for m in models),
+        description=description or f"{combine} of {len(networks)} networks: " + "; ".join(m.info.name for m in models),
     )
-    return DensityModel(networks, None, info, first.free_atoms, first.bond_charge)
+    return DensityModel(networks, None, info, first.free_atoms, first.bond_charge, combine=combine)

@@ -14,7 +14,7 @@ from torch import nn
 from deepaw_nb.errors import UnsupportedElementError
 from deepaw_nb.model.bond_charge import BondChargeDensity
 from deepaw_nb.model.config import ModelConfig
-from deepaw_nb.model.ensemble import EnsembleContext, ProbeEnsemble
+from deepaw_nb.model.ensemble import EnsembleContext, ProbeEnsemble, check_combine
 from deepaw_nb.model.f_nonlocal import AtomContext, FNonlocal, ProbeModel
 from deepaw_nb.model.free_atoms import FreeAtomDensity
 from deepaw_nb.model.kan import FLocal
@@ -45,7 +45,8 @@ class DensityModel(nn.Module):
     present: models trained on a residual): the free-atom superposition ``free_atoms`` plus,
     optionally, the fitted charge-transfer term ``bond_charge``.
     ``F_nonlocal`` may be an ensemble: several networks with one cutoff whose densities are
-    averaged (see :mod:`deepaw_nb.model.ensemble`); an ensemble has no ``F_local``.
+    combined by their mean or median (see :mod:`deepaw_nb.model.ensemble`); an ensemble has
+    no ``F_local``.
 
     Args:
         f_nonlocal: the network, or the members of an ensemble (in order).
@@ -53,6 +54,7 @@ class DensityModel(nn.Module):
         info: name, file digests, supported species.
         free_atoms: free-atom tables the network's output is added to, if trained on a residual.
         bond_charge: bond-charge term added to the free atoms, if the residual was taken over both.
+        combine: ``"mean"`` or ``"median"`` of an ensemble's densities at each probe.
     """
 
     def __init__(
@@ -62,8 +64,10 @@ class DensityModel(nn.Module):
         info: ModelInfo,
         free_atoms: FreeAtomDensity | None = None,
         bond_charge: BondChargeDensity | None = None,
+        combine: str = "mean",
     ) -> None:
         super().__init__()
+        self.combine = check_combine(combine)
         members = [f_nonlocal] if isinstance(f_nonlocal, FNonlocal) else list(f_nonlocal)
         if not members:
             raise ValueError("a density model needs at least one F_nonlocal network")
@@ -123,7 +127,7 @@ class DensityModel(nn.Module):
         """
         if not self.is_ensemble:
             return self.f_nonlocal.probe_model
-        return ProbeEnsemble([m.probe_model for m in self.members])
+        return ProbeEnsemble([m.probe_model for m in self.members], combine=self.combine)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -18,6 +18,7 @@ from deepaw_nb.model.checkpoint import (
 )
 from deepaw_nb.model.config import ModelConfig
 from deepaw_nb.model.density_model import DensityModel, ModelInfo
+from deepaw_nb.model.ensemble import COMBINE_RULES
 from deepaw_nb.model.f_nonlocal import FNonlocal
 from deepaw_nb.model.bond_charge import BondChargeDensity
 from deepaw_nb.model.free_atoms import FreeAtomDensity
@@ -30,8 +31,12 @@ BUNDLE_FORMAT = "deepaw-nb-model/2"
 #: place of the single ``config`` and ``f_nonlocal`` (single networks are still written as /2,
 #: so older deepaw-nb versions keep reading them).
 ENSEMBLE_FORMAT = "deepaw-nb-model/3"
+#: Format tag of an ensemble whose densities are combined by another rule than the mean: /3
+#: plus ``combine`` (``"median"``).  A new tag, so that older versions refuse the file instead
+#: of silently averaging it; mean ensembles are still written as /3.
+COMBINED_ENSEMBLE_FORMAT = "deepaw-nb-model/4"
 #: Formats this version reads (version 1 files have no free-atom tables).
-READABLE_FORMATS = ("deepaw-nb-model/1", BUNDLE_FORMAT, ENSEMBLE_FORMAT)
+READABLE_FORMATS = ("deepaw-nb-model/1", BUNDLE_FORMAT, ENSEMBLE_FORMAT, COMBINED_ENSEMBLE_FORMAT)
 #: Where bundled models live in a source checkout.
 BUNDLED_MODEL_DIR = Path(__file__).resolve().parents[2] / "data" / "models"
 #: File name (without suffix) of the default bundled model.
@@ -63,7 +68,7 @@ def _is_bundle(obj: Any, path: Path) -> bool:
 
 
 def _networks(bundle: Mapping[str, Any], path: Path, overrides: dict[str, Any]) -> list[FNonlocal]:
-    entries = bundle["members"] if bundle["format"] == ENSEMBLE_FORMAT else [bundle]
+    entries = bundle["members"] if bundle["format"] in (ENSEMBLE_FORMAT, COMBINED_ENSEMBLE_FORMAT) else [bundle]
     if not entries:
         raise CheckpointError(f"{path.name} is an ensemble file without members; re-export it")
     networks = []
@@ -83,6 +88,12 @@ def _from_bundle(bundle: Mapping[str, Any], path: Path, overrides: dict[str, Any
         species = tuple(int(z) for z in bundle["species"]) if bundle.get("species") else None
         free_atoms = FreeAtomDensity.from_dict(bundle["free_atoms"]) if bundle.get("free_atoms") else None
         bond_charge = BondChargeDensity.from_dict(bundle["bond_charge"]) if bundle.get("bond_charge") else None
+        combine = str(bundle["combine"]) if bundle["format"] == COMBINED_ENSEMBLE_FORMAT else "mean"
+        if combine not in COMBINE_RULES:
+            raise CheckpointError(
+                f"{path.name} combines its networks by {combine!r}, which this deepaw-nb does not know "
+                f"({', '.join(COMBINE_RULES)}); upgrade deepaw-nb"
+            )
     except (KeyError, TypeError) as exc:
         raise CheckpointError(f"{path.name} is an incomplete deepaw-nb model file (missing {exc}); re-export it") from None
     info = ModelInfo(
@@ -91,7 +102,7 @@ def _from_bundle(bundle: Mapping[str, Any], path: Path, overrides: dict[str, Any
         species=species,
         description=str(bundle.get("description", "")),
     )
-    return DensityModel(networks, f_local, info, free_atoms, bond_charge)
+    return DensityModel(networks, f_local, info, free_atoms, bond_charge, combine=combine)
 
 
 def load_model(

@@ -12,8 +12,9 @@ from deepaw_nb.io.atomic import atomic_write
 from deepaw_nb.model import FNonlocal
 from deepaw_nb.model.bond_charge import BondChargeDensity
 from deepaw_nb.model.checkpoint import learned_only
+from deepaw_nb.model.ensemble import COMBINE_RULES
 from deepaw_nb.model.free_atoms import FreeAtomDensity
-from deepaw_nb.model.loading import BUNDLE_FORMAT, ENSEMBLE_FORMAT
+from deepaw_nb.model.loading import BUNDLE_FORMAT, COMBINED_ENSEMBLE_FORMAT, ENSEMBLE_FORMAT
 
 
 def _plain(value: Any) -> Any:
@@ -47,6 +48,7 @@ def save_bundle(
     overwrite: bool = True,
     free_atoms: FreeAtomDensity | None = None,
     bond_charge: BondChargeDensity | None = None,
+    combine: str = "mean",
 ) -> Path:
     """Save ``model`` so that ``deepaw_nb.load_model(path)`` returns it ready to predict.
 
@@ -65,6 +67,8 @@ def save_bundle(
             trained on the residual ρ − ρ_atoms); ``None`` for a model of ρ itself.
         bond_charge: the fitted bond-charge term that is part of the baseline, if the network
             was trained on ρ − ρ_atoms − δρ_bond (needs ``free_atoms``).
+        combine: how ``load_model`` combines an ensemble's densities, ``"mean"`` (format /3)
+            or ``"median"`` (format /4, which older deepaw-nb versions refuse).
     """
     if bond_charge is not None and free_atoms is None:
         raise ValueError("a bond-charge baseline is added to free atoms; pass free_atoms too")
@@ -72,9 +76,14 @@ def save_bundle(
     if not networks:
         raise ValueError("save_bundle needs a network or a non-empty list of networks")
     entries = [_network_entry(network) for network in networks]
-    layout: dict[str, Any] = (
-        {"format": BUNDLE_FORMAT, **entries[0]} if len(entries) == 1 else {"format": ENSEMBLE_FORMAT, "members": entries}
-    )
+    if combine not in COMBINE_RULES:
+        raise ValueError(f"unknown ensemble combination {combine!r}; use one of {', '.join(COMBINE_RULES)}")
+    if len(entries) == 1:
+        layout: dict[str, Any] = {"format": BUNDLE_FORMAT, **entries[0]}
+    elif combine == "mean":
+        layout = {"format": ENSEMBLE_FORMAT, "members": entries}
+    else:
+        layout = {"format": COMBINED_ENSEMBLE_FORMAT, "members": entries, "combine": combine}
     bundle = {
         **layout,
         "name": name,
