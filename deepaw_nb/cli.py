@@ -122,6 +122,8 @@ def _info(args: argparse.Namespace) -> int:
     print(f"name: {model.info.name}")
     for i, config in enumerate(model.configs):
         print(f"config{f' (member {i})' if model.is_ensemble else ''}: {config.to_dict()}")
+    if model.is_ensemble:
+        print(f"ensemble: {model.combine} of the {len(model.members)} networks' densities at each point")
     print(f"parameters: {model.num_parameters():,}")
     print(f"F_local: {'yes' if model.f_local is not None else 'no'}")
     baseline = [part for part, present in (("free atoms", model.free_atoms), ("bond charge", model.bond_charge))

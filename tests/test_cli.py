@@ -45,4 +45,13 @@ def test_errors_are_one_line(tmp_path, capsys) -> None:  # type: ignore[no-untyp
 def test_info(capsys) -> None:  # type: ignore[no-untyped-def]
     assert main(["info", "--f-nonlocal", str(REFERENCE / "si_l2_f_nonlocal.pth")]) == 0
     out = capsys.readouterr().out
-    assert "'mul': 120" in out and "sha256" in out
+    assert "'mul': 120" in out and "sha256" in out and "ensemble:" not in out
+
+
+def test_info_of_the_bundled_ensemble_says_how_it_combines(capsys) -> None:  # type: ignore[no-untyped-def]
+    import deepaw_nb
+
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    model = deepaw_nb.load_model()
+    assert f"ensemble: {model.combine} of the {len(model.members)} networks' densities" in out
