@@ -13,10 +13,14 @@ import torch
 
 from deepaw_nb.engine.predictor import Predictor
 from deepaw_nb.engine.progress import CancelSignal, ProgressCallback
+from deepaw_nb.engine.resume import RunCheckpoint, fingerprint
+from deepaw_nb.engine.sources import (
+    grid_subset_source,
+    points_source,
+    whole_grid_source,
+)
 from deepaw_nb.engine.timing import StageTimer
 from deepaw_nb.errors import DeepawError, StructureError
-from deepaw_nb.engine.resume import RunCheckpoint, fingerprint
-from deepaw_nb.engine.sources import grid_subset_source, points_source, whole_grid_source
 from deepaw_nb.grid import check_grid_memory, resolve_grid_shape
 from deepaw_nb.model import DensityModel, load_model
 from deepaw_nb.result import DensityResult

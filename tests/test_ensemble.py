@@ -16,9 +16,13 @@ from deepaw_nb.errors import CheckpointError
 from deepaw_nb.model import DensityModel, EnsembleContext, ProbeEnsemble
 from deepaw_nb.model.combine import ensemble_of
 from deepaw_nb.model.config import ModelConfig
-from deepaw_nb.model.f_nonlocal import FNonlocal
 from deepaw_nb.model.ensemble import combine_densities
-from deepaw_nb.model.loading import BUNDLE_FORMAT, COMBINED_ENSEMBLE_FORMAT, ENSEMBLE_FORMAT
+from deepaw_nb.model.f_nonlocal import FNonlocal
+from deepaw_nb.model.loading import (
+    BUNDLE_FORMAT,
+    COMBINED_ENSEMBLE_FORMAT,
+    ENSEMBLE_FORMAT,
+)
 from deepaw_nb.train import save_bundle
 
 ROOT = Path(__file__).resolve().parents[1]

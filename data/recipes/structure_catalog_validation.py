@@ -28,7 +28,7 @@ def validation_parents() -> list[dict]:
     out: list[dict] = []
 
     def add(name, prototype, atoms, source=EXP):
-        out.append(dict(name=name, prototype=prototype, atoms=atoms, source=source))
+        out.append({"name": name, "prototype": prototype, "atoms": atoms, "source": source})
 
     add("TiO_rocksalt", "rocksalt", _b("TiO", "rocksalt", 4.18),
         EXP + " (cubic high-temperature TiO, vacancies ignored)")

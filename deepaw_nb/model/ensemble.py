@@ -22,7 +22,6 @@ from typing import Any
 import torch
 from torch import nn
 
-
 #: How an ensemble combines its members' densities at each probe.
 COMBINE_RULES = ("mean", "median")
 

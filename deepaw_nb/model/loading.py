@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from deepaw_nb.errors import CheckpointError, InputFileError
+from deepaw_nb.model.bond_charge import BondChargeDensity
 from deepaw_nb.model.checkpoint import (
     as_state_dict,
     build_f_local,
@@ -20,7 +21,6 @@ from deepaw_nb.model.config import ModelConfig
 from deepaw_nb.model.density_model import DensityModel, ModelInfo
 from deepaw_nb.model.ensemble import COMBINE_RULES
 from deepaw_nb.model.f_nonlocal import FNonlocal
-from deepaw_nb.model.bond_charge import BondChargeDensity
 from deepaw_nb.model.free_atoms import FreeAtomDensity
 from deepaw_nb.model.shapes import representation_dim
 

@@ -14,7 +14,11 @@ from deepaw_nb.model.bond_charge import BondChargeDensity
 from deepaw_nb.model.checkpoint import learned_only
 from deepaw_nb.model.ensemble import COMBINE_RULES
 from deepaw_nb.model.free_atoms import FreeAtomDensity
-from deepaw_nb.model.loading import BUNDLE_FORMAT, COMBINED_ENSEMBLE_FORMAT, ENSEMBLE_FORMAT
+from deepaw_nb.model.loading import (
+    BUNDLE_FORMAT,
+    COMBINED_ENSEMBLE_FORMAT,
+    ENSEMBLE_FORMAT,
+)
 
 
 def _plain(value: Any) -> Any:
