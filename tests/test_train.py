@@ -238,3 +238,36 @@ def test_validation_by_composition_keeps_whole_compositions_on_one_side() -> Non
     assert {composition[i] for i in by_structure[0]} & {composition[i] for i in by_structure[1]}  # shares compositions
     with pytest.raises(ValueError, match="use 'structure' or 'composition'"):
         training_ids(by="formula")
+
+
+@pytest.mark.skipif(
+    not (ROOT / "data" / "reference" / "index.json").is_file(), reason="reference data not packed"
+)
+def test_ensemble_study_combines_saved_predictions_by_mean_and_median(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """On the validation grids: three fake 'models' (reference + scaled noise); the study's
+    numbers equal the mean / median NMAE computed here, and one outlier favours the median."""
+    from deepaw_nb.train.data import read_index
+
+    grids = {s["id"]: s["file"] for s in read_index()["structures"] if s["split"] == "validation"}
+    ids = sorted(grids)[:2]
+    rng = np.random.default_rng(0)
+    refs = {sid: np.load(ROOT / "data" / "reference" / grids[sid])["density"].astype(np.float64) for sid in ids}
+    models = {}
+    for name, scale in (("a", 0.01), ("b", 0.01), ("outlier", 0.2)):
+        folder = tmp_path / name
+        folder.mkdir()
+        for sid, ref in refs.items():
+            pred = ref * (1 + scale * rng.standard_normal(ref.shape))
+            np.save(folder / f"{sid}.npy", pred.astype(np.float32))
+        models[name] = folder
+    rows = _load_script("ensemble_study").main([f"{n}={d}" for n, d in models.items()] + ["--combine", "both"])
+    assert len(rows) == 3 + 3 + 2  # singles, pairs (mean only), the triple by mean and by median
+    best_subset, _, _, _ = rows[0]
+    assert "outlier" not in best_subset
+    triple = {rule: value for subset, rule, value, _ in rows if len(subset) == 3}
+    assert triple["median"] < triple["mean"]
+    for rule, combine in (("mean", np.mean), ("median", np.median)):
+        expected = np.mean([np.abs(combine([np.load(d / f"{sid}.npy").astype(np.float64) for d in models.values()],
+                                           axis=0) - ref).sum() / np.abs(ref).sum() for sid, ref in refs.items()])
+        assert triple[rule] == pytest.approx(expected, rel=1e-9)
+    assert "| a + b + outlier | median |" in capsys.readouterr().out
