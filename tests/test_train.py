@@ -271,3 +271,13 @@ def test_ensemble_study_combines_saved_predictions_by_mean_and_median(tmp_path, 
                                            axis=0) - ref).sum() / np.abs(ref).sum() for sid, ref in refs.items()])
         assert triple[rule] == pytest.approx(expected, rel=1e-9)
     assert "| a + b + outlier | median |" in capsys.readouterr().out
+
+
+def test_training_never_reads_the_test_or_validation_splits() -> None:
+    from deepaw_nb.train.data import read_index, training_ids
+
+    split = {s["id"]: s["split"] for s in read_index()["structures"]}
+    assert {"test", "validation"} <= set(split.values())
+    for by in ("structure", "composition"):
+        train, val = training_ids(by=by)
+        assert {split[i] for i in train + val} == {"train"}
