@@ -8,7 +8,7 @@ import torch
 
 from deepaw_nb.errors import CheckpointError
 from deepaw_nb.model.density_model import DensityModel, ModelInfo
-from deepaw_nb.model.ensemble import COMBINE_RULES
+from deepaw_nb.model.ensemble import check_combine
 from deepaw_nb.model.free_atoms import FreeAtomDensity
 
 
@@ -39,8 +39,10 @@ def ensemble_of(
         CheckpointError: fewer than two networks, members that cannot be combined, or an
             unknown ``combine``; the message says which.
     """
-    if combine not in COMBINE_RULES:
-        raise CheckpointError(f"unknown ensemble combination {combine!r}; use one of {', '.join(COMBINE_RULES)}")
+    try:
+        check_combine(combine)
+    except ValueError as exc:
+        raise CheckpointError(str(exc)) from None
     networks = [network for model in models for network in model.members]
     if len(networks) < 2:
         raise CheckpointError("ensemble_of needs at least two networks; pass two or more models")

@@ -12,7 +12,7 @@ from deepaw_nb.io.atomic import atomic_write
 from deepaw_nb.model import FNonlocal
 from deepaw_nb.model.bond_charge import BondChargeDensity
 from deepaw_nb.model.checkpoint import learned_only
-from deepaw_nb.model.ensemble import COMBINE_RULES
+from deepaw_nb.model.ensemble import check_combine
 from deepaw_nb.model.free_atoms import FreeAtomDensity
 from deepaw_nb.model.loading import (
     BUNDLE_FORMAT,
@@ -80,8 +80,7 @@ def save_bundle(
     if not networks:
         raise ValueError("save_bundle needs a network or a non-empty list of networks")
     entries = [_network_entry(network) for network in networks]
-    if combine not in COMBINE_RULES:
-        raise ValueError(f"unknown ensemble combination {combine!r}; use one of {', '.join(COMBINE_RULES)}")
+    check_combine(combine)
     if len(entries) == 1:
         layout: dict[str, Any] = {"format": BUNDLE_FORMAT, **entries[0]}
     elif combine == "mean":
