@@ -126,6 +126,48 @@ def test_every_bond_of_a_held_out_structure_occurs_in_training(built):
             assert pairs(r) <= seen, (r["id"], pairs(r) - seen)
 
 
+def test_ionic_extension_follows_its_rule(built):
+    """Session 10: s-block ionic families in more structure types, training only, never a
+    test or validation composition, each cell sized by its stated cation-anion bond."""
+    from ase import Atoms
+
+    ionic = _load("structure_catalog_ionic")
+    recs, split = built
+    train = set(split["train"])
+    held_out = set(split["held_out_compositions"]) | set(ionic.EXCLUDED)
+    by_id = {r["id"]: r for r in recs}
+    cells = ionic.candidate_cells()
+    assert len(cells) == 20
+    assert not {c[0] for c in cells} & held_out
+    assert not {c[:2] for c in cells} & ionic.PRESENT
+    for formula, kind, cation, anion in cells:
+        name = f"{formula}_{kind.replace('-', '')}"
+        rec = by_id[name]
+        assert rec["id"] in train and rec["prototype"] == kind
+        a = rec["atoms"]
+        atoms = Atoms(numbers=a["numbers"], positions=a["positions"], cell=a["cell"], pbc=True)
+        assert ionic.shortest_distance(atoms, cation, anion) == pytest.approx(
+            ionic.BOND[(cation, anion)][0], abs=1e-6)
+        assert all(by_id[i]["id"] in train for i in by_id if by_id[i]["parent"] == name)
+
+
+def test_packing_keeps_entries_whose_raw_file_is_gone(tmp_path, monkeypatch):
+    """The raw GPAW cache is git-ignored: re-packing after new calculations must keep the
+    committed entries (intact file, same structure and split) and drop stale ones."""
+    pack = _load("pack_reference")
+    monkeypatch.setattr(pack, "REF", str(tmp_path))
+    (tmp_path / "probes").mkdir()
+    path = tmp_path / "probes" / "X.npz"
+    pack.save_npz(str(path), {"structure_hash": np.array("abc")})
+    entry = dict(id="X", split="train", file="probes/X.npz", sha256=pack.sha256(str(path)))
+    assert pack.reusable_entry({"hash": "abc"}, "train", entry) == entry
+    assert pack.reusable_entry({"hash": "abd"}, "train", entry) is None   # other structure
+    assert pack.reusable_entry({"hash": "abc"}, "test", entry) is None    # split changed
+    assert pack.reusable_entry({"hash": "abc"}, "train", None) is None
+    path.write_bytes(path.read_bytes() + b"x")                             # damaged file
+    assert pack.reusable_entry({"hash": "abc"}, "train", entry) is None
+
+
 def test_hfo2_benchmark_matches_shared_reference(built):
     ref = REPO.parent / "shared" / "reference" / "hfo2_full.json"
     if not ref.is_file():

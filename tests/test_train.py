@@ -116,6 +116,33 @@ def test_bundle_loads_and_predicts(samples, tmp_path) -> None:  # type: ignore[n
         deepaw_nb.predict(bulk("Cu", "fcc", a=3.6), model=model, grid=(4, 4, 4), progress=False)
 
 
+def test_fine_tuning_starts_from_a_saved_member(samples, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """--init-weights: a fresh run that starts from a member file predicts exactly what that
+    member predicts before its first step, then trains on; other configs are refused."""
+    free_atoms = _gaussian_free_atoms()
+    trained = Trainer(TINY, _settings(target="residual"), samples, [], free_atoms)
+    trained.run(until=3)
+    path = save_bundle(tmp_path / "m.pt", trained.model, [11, 13, 14, 17], "m", "member", free_atoms=free_atoms)
+    recipe = _load_script("train_default")
+    tuned = Trainer(TINY, _settings(target="residual", seed=9), samples, [], free_atoms)
+    recipe.start_from_file(tuned, path)
+    batch = collate(samples)
+    with torch.no_grad():
+        np.testing.assert_array_equal(forward(tuned.model.eval(), batch).numpy(),
+                                      forward(trained.model.eval(), batch).numpy())
+    tuned.run(until=2)
+    assert tuned.step == 2
+    with pytest.raises(ValueError, match="fresh run"):
+        tuned.start_from(trained.model)
+    other = Trainer(ModelConfig(mul=8, lmax=1, num_interactions=1, radial_hidden=16),
+                    _settings(target="residual"), samples, [], free_atoms)
+    with pytest.raises(SystemExit, match="mul"):
+        recipe.start_from_file(other, path)
+    plain = Trainer(TINY, _settings(), samples, [])
+    with pytest.raises(SystemExit, match="baseline"):
+        recipe.start_from_file(plain, path)
+
+
 def _points_of(sample, atoms) -> np.ndarray:  # type: ignore[no-untyped-def]
     """Recover the probe positions of a sample: first edge of each probe, vector + sender atom."""
     dst = sample.probe_dst.numpy()

@@ -26,7 +26,11 @@ How to run (project python, from the repository root; ~1 s per 10 structures)
 
 Resuming: simply run it again after more GPAW results arrive; the output is
 deterministic (fixed seeds, fixed zip timestamps), so unchanged structures give
-byte-identical files and the same sha256.
+byte-identical files and the same sha256.  The raw cache is git-ignored, so a
+checkout usually holds only the raw files of newly computed structures: a packed
+entry whose raw file is missing is kept as it is, if its file is intact (sha256) and
+was made for the same structure (hash) and split; otherwise it is dropped with a
+message.
 """
 from __future__ import annotations
 
@@ -145,6 +149,18 @@ def pack_one(rec: dict, split: str, full_grid: bool, n_points: int) -> dict:
                 file=rel, sha256=sha256(path), bytes=os.path.getsize(path))
 
 
+def reusable_entry(rec: dict, split: str, old: dict | None) -> dict | None:
+    """The previous index entry of ``rec`` if its packed file can stand in for a missing
+    raw file: same split, file intact (sha256) and packed from the same structure."""
+    if old is None or old["split"] != split:
+        return None
+    path = os.path.join(REF, old["file"])
+    if not os.path.exists(path) or sha256(path) != old["sha256"]:
+        return None
+    with np.load(path) as z:
+        return old if str(z["structure_hash"]) == rec["hash"] else None
+
+
 def committed_size(root: str) -> int:
     """Bytes of everything under data/ except the git-ignored cache."""
     total = 0
@@ -168,15 +184,28 @@ def main(argv=None) -> int:
     test, examples = set(split["test"]), set(split["examples"])
     validation = set(split.get("validation", ()))
     done = [r for r in recs if os.path.exists(os.path.join(CACHE, r["id"] + ".npz"))]
+    index_path = os.path.join(REF, "index.json")
+    previous = {}
+    if os.path.exists(index_path):
+        with open(index_path) as fh:
+            previous = {e["id"]: e for e in json.load(fh)["structures"]}
     failed = sorted(f[:-7] for f in os.listdir(CACHE) if f.endswith(".failed")) \
         if os.path.isdir(CACHE) else []
-    print("%d of %d structures finished in %s, %d failed"
+    print("%d of %d structures have a raw file in %s, %d failed"
           % (len(done), len(recs), CACHE, len(failed)))
     if args.dry_run:
         return 0
     entries = []
-    for rec in done:
+    have_raw = {r["id"] for r in done}
+    for rec in recs:
         sp = "test" if rec["id"] in test else "validation" if rec["id"] in validation else "train"
+        if rec["id"] not in have_raw:
+            kept = reusable_entry(rec, sp, previous.get(rec["id"]))
+            if kept is not None:
+                entries.append(kept)
+            elif rec["id"] in previous:
+                print("dropped %s: no raw file and its packed file is stale" % rec["id"])
+            continue
         full = rec["id"] in examples or (sp != "train" and rec["variant"] in FULL_GRID_VARIANTS)
         n = args.n_train if sp == "train" else args.n_test
         e = pack_one(rec, sp, full, n)

@@ -322,4 +322,7 @@ def parents() -> list[dict]:
     # --- extension (session 7): bonded element pairs that no training cell had
     from structure_catalog_pairs import pair_parents  # noqa: PLC0415 (it imports this module)
     out += pair_parents()
+    # --- extension (session 10): s-block ionic families in more structure types
+    from structure_catalog_ionic import ionic_parents  # noqa: PLC0415 (it imports this module)
+    out += ionic_parents()
     return out

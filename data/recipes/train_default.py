@@ -27,6 +27,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+import deepaw_nb  # noqa: E402
 from deepaw_nb.model import ModelConfig  # noqa: E402
 from deepaw_nb.model.bond_charge import read_bond_charge  # noqa: E402
 from deepaw_nb.model.free_atoms import FreeAtomDensity  # noqa: E402
@@ -74,6 +75,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--schedule-start", type=int, default=0,
                    help="global step where warm-up + cosine restart (fine-tuning a finished run: its last "
                         "step; copy its .ckpt into --work-dir and pass --resume)")
+    p.add_argument("--init-weights", type=Path, default=None,
+                   help="fine-tune: start from this single-network model file (same --mul/--lmax, "
+                        "same baseline) with a fresh optimiser; ignored with --resume")
     p.add_argument("--export-only", action="store_true")
     p.add_argument("--pack", action="store_true", help="run pack_reference.py first")
     p.add_argument("--reference", type=Path, default=REFERENCE_DIR)
@@ -134,6 +138,7 @@ def export(trainer: Trainer, args: argparse.Namespace, train_ids: list[str], val
         "last_record": last,
         "torch": torch.__version__,
         "bond_charge_file": str(args.bond_charge.name) if args.bond_charge is not None else None,
+        "init_weights": str(args.init_weights.name) if args.init_weights is not None else None,
     }
     path = save_bundle(
         args.out_dir / f"{args.name}.pt", trainer.model, species, args.name, description, metadata,
@@ -141,6 +146,21 @@ def export(trainer: Trainer, args: argparse.Namespace, train_ids: list[str], val
     )
     log(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, {params} parameters)")
     return path
+
+
+def start_from_file(trainer: Trainer, path: Path) -> None:
+    """Copy the network of the single-network model file ``path`` into ``trainer``."""
+    model = deepaw_nb.load_model(path)
+    if len(model.members) != 1 or model.f_local is not None:
+        raise SystemExit(f"{path} holds {len(model.members)} networks; --init-weights takes one member file")
+    if (model.free_atoms is None) != (trainer.free_atoms is None) or model.bond_charge is not None \
+            or trainer.bond_charge is not None:
+        raise SystemExit(f"{path} was trained on another target/baseline than this run")
+    try:
+        trainer.start_from(model.members[0])
+    except ValueError as exc:
+        raise SystemExit(f"--init-weights {path}: {exc}; pass its --mul/--lmax") from None
+    log(f"starting from the weights of {path}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -162,6 +182,8 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"no checkpoint {checkpoint}; start without --resume")
         trainer.load_checkpoint(checkpoint)
         log(f"resumed at step {trainer.step} ({trainer.elapsed:.0f} s trained)")
+    elif args.init_weights is not None:
+        start_from_file(trainer, args.init_weights)
     if not args.export_only:
         params = sum(p.numel() for p in trainer.model.parameters())
         log(f"config {trainer.config.to_dict()}; {params} parameters; species {species}")

@@ -213,6 +213,15 @@ class Trainer:
         self.elapsed = float(state["elapsed"])
         self.history = list(state["history"])
 
+    def start_from(self, network: FNonlocal) -> None:
+        """Fine-tune: copy the weights of a trained ``network`` of the same config into the
+        model before the first step (optimiser state and step counter stay fresh)."""
+        if self.step:
+            raise ValueError("start_from() is for a fresh run; this one is at step %d" % self.step)
+        if network.config.to_dict() != self.config.to_dict():
+            raise ValueError(f"network has config {network.config.to_dict()}, not {self.config.to_dict()}")
+        self.model.load_state_dict(network.state_dict())
+
     # ---- the loop --------------------------------------------------------------------------
     def run(
         self,
