@@ -151,8 +151,10 @@ def export(trainer: Trainer, args: argparse.Namespace, train_ids: list[str], val
 def start_from_file(trainer: Trainer, path: Path) -> None:
     """Copy the network of the single-network model file ``path`` into ``trainer``."""
     model = deepaw_nb.load_model(path)
-    if len(model.members) != 1 or model.f_local is not None:
+    if len(model.members) != 1:
         raise SystemExit(f"{path} holds {len(model.members)} networks; --init-weights takes one member file")
+    if model.f_local is not None:
+        raise SystemExit(f"{path} has an F_local term, which training does not fit; pass an F_nonlocal-only file")
     if (model.free_atoms is None) != (trainer.free_atoms is None) or model.bond_charge is not None \
             or trainer.bond_charge is not None:
         raise SystemExit(f"{path} was trained on another target/baseline than this run")
