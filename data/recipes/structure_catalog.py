@@ -324,5 +324,5 @@ def parents() -> list[dict]:
     out += pair_parents()
     # --- extension (session 10): s-block ionic families in more structure types
     from structure_catalog_ionic import ionic_parents  # noqa: PLC0415 (it imports this module)
-    out += ionic_parents()
+    out += ionic_parents(out)
     return out

@@ -17,7 +17,8 @@ Rule (fixed before any network was trained on these cells)
       * M3X2 in the anti-La2O3 type (5 atoms; the real Mg3N2 / Ca3N2 / Mg3P2 / Ca3P2
         phases are 40-atom anti-bixbyite cells, too large for the 12-atom limit);
       * M2X  in the antifluorite type;
-    add every (composition, type) cell that the catalogue does not have yet, except
+    add every (composition, type) cell that the rest of the catalogue does not have yet
+    (read from it, ``present_cells``), except
     compositions of the test split (Li3N, Na2S) or of the validation split (Mg2C, Ca2N).
     A4X and MX have no small prototype not already in the catalogue and are left out.
     Every cell is scaled isotropically so that its shortest cation-anion distance equals
@@ -33,6 +34,7 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 from ase.neighborlist import neighbor_list
+from pymatgen.core import Composition
 
 from structure_catalog import EST, _hex, _sg, na3as
 from structure_catalog_pairs import reo3
@@ -41,11 +43,6 @@ CATIONS_1 = ("Li", "Na", "K")
 CATIONS_2 = ("Mg", "Ca")
 ANIONS = {3: ("N", "P"), 2: ("O", "S"), 4: ("C", "Si")}
 EXCLUDED = {"Li3N": "test", "Na2S": "test", "Mg2C": "validation", "Ca2N": "validation"}
-# Already in the catalogue (composition, type): structure_catalog.py and _pairs.py.
-PRESENT = {("Li3P", "Li3N"), ("Li3P", "Na3As"), ("Na3P", "Na3As"), ("Na3N", "anti-ReO3"),
-           ("K3N", "anti-ReO3"), ("K3P", "Na3As"), ("Li2O", "antifluorite"),
-           ("Li2S", "antifluorite"), ("Na2O", "antifluorite"), ("K2O", "antifluorite"),
-           ("K2S", "antifluorite"), ("Mg2Si", "antifluorite")}
 # Shortest cation-anion distance (A) for each new cell, and where it comes from.
 BOND = {
     ("Li", "P"): (2.467, "Na3As-type Li3P of the catalogue (experimental)"),
@@ -113,8 +110,15 @@ BUILDERS = {
 }
 
 
-def candidate_cells() -> list[tuple[str, str, str, str]]:
-    """(composition, type, cation, anion) of every cell the rule asks for, in order."""
+def present_cells(catalogue: list[dict]) -> set[tuple[str, str]]:
+    """(reduced formula, prototype) of every parent of ``catalogue``."""
+    return {(Composition(p["atoms"].get_chemical_formula()).reduced_formula, p["prototype"])
+            for p in catalogue}
+
+
+def candidate_cells(present: set[tuple[str, str]]) -> list[tuple[str, str, str, str]]:
+    """(composition, type, cation, anion) of every cell the rule asks for that is not in
+    ``present`` (see :func:`present_cells`), in order."""
     out = []
     for cation in CATIONS_1:
         for anion in ANIONS[3]:
@@ -124,13 +128,15 @@ def candidate_cells() -> list[tuple[str, str, str, str]]:
     for cation in CATIONS_2:
         out += [(f"{cation}3{anion}2", "anti-La2O3", cation, anion) for anion in ANIONS[3]]
         out += [(f"{cation}2{anion}", "antifluorite", cation, anion) for anion in ANIONS[4]]
-    return [c for c in out if c[0] not in EXCLUDED and c[:2] not in PRESENT]
+    return [c for c in out if c[0] not in EXCLUDED
+            and (Composition(c[0]).reduced_formula, c[1]) not in present]
 
 
-def ionic_parents() -> list[dict]:
-    """The extension's parents, in the catalogue's dict format (deterministic order)."""
+def ionic_parents(catalogue: list[dict]) -> list[dict]:
+    """The extension's parents for the rest of the ``catalogue`` (parent dicts), in the
+    catalogue's dict format (deterministic order)."""
     out = []
-    for formula, kind, cation, anion in candidate_cells():
+    for formula, kind, cation, anion in candidate_cells(present_cells(catalogue)):
         bond, origin = BOND[(cation, anion)]
         atoms = scaled_to_bond(BUILDERS[kind](cation, anion), cation, anion, bond)
         name = f"{formula}_{kind.replace('-', '')}"
