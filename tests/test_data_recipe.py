@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "data" / "recipes"
 REF = REPO / "data" / "reference"
 ELEMENTS = ("H Li B C N O F Na Mg Al Si P S Cl K Ca Ti Zn Ga Zr Hf").split()
+N_POLYMORPHS = 19   # parents added by the session 11 polymorph rule (the catalogue's tail)
 
 
 def _load(name: str):
@@ -137,7 +138,9 @@ def test_ionic_extension_follows_its_rule(built):
     held_out = set(split["held_out_compositions"]) | set(ionic.EXCLUDED)
     by_id = {r["id"]: r for r in recs}
     catalogue = _load("structure_catalog").parents()
-    base, extension = catalogue[:-20], catalogue[-20:]  # the extension is the catalogue's tail
+    # the ionic extension comes just before the session-11 polymorph extension (the tail)
+    base = catalogue[:-20 - N_POLYMORPHS]
+    extension = catalogue[-20 - N_POLYMORPHS:-N_POLYMORPHS]
     present = ionic.present_cells(base)
     cells = ionic.candidate_cells(present)
     assert [f"{f}_{k.replace('-', '')}" for f, k, _, _ in cells] == [p["name"] for p in extension]
@@ -154,6 +157,51 @@ def test_ionic_extension_follows_its_rule(built):
         assert ionic.shortest_distance(atoms, cation, anion) == pytest.approx(
             ionic.BOND[(cation, anion)][0], abs=1e-6)
         assert all(by_id[i]["id"] in train for i in by_id if by_id[i]["parent"] == name)
+
+
+def test_polymorph_extension_follows_its_rule(built):
+    """Session 11: octet AB compounds in zincblende / wurtzite / rocksalt and layered MX2 in
+    CdI2 / CdCl2, training only, never a test or validation composition, geometry taken
+    from the composition's own catalogue cell."""
+    from ase import Atoms
+
+    poly = _load("structure_catalog_polymorphs")
+    ionic = _load("structure_catalog_ionic")
+    recs, split = built
+    by_id = {r["id"]: r for r in recs}
+    held_out = set(split["held_out_compositions"]) | set(poly.EXCLUDED)
+    catalogue = _load("structure_catalog").parents()
+    base, extension = catalogue[:-N_POLYMORPHS], catalogue[-N_POLYMORPHS:]
+    cells = poly.candidate_cells(base)
+    assert [f"{f}_{k}" for f, k, _, _ in cells] == [p["name"] for p in extension]
+    assert poly.polymorph_parents(catalogue) == []      # applied again, the rule adds nothing
+    assert not {c[0] for c in cells} & held_out
+    assert {"AlN", "GaP", "ZrS2"} <= set(split["held_out_compositions"])
+    assert "CaCl2" in {r["composition"] for r in recs if r["id"] in split["validation"]}
+
+    def atoms_of(name: str) -> Atoms:
+        a = by_id[name]["atoms"]
+        return Atoms(numbers=a["numbers"], positions=a["positions"], cell=a["cell"], pbc=True)
+
+    for formula, kind, cation, anion in cells:
+        name = f"{formula}_{kind}"
+        assert by_id[name]["prototype"] == kind and name in split["train"]
+        assert all(i in split["train"] for i in by_id if by_id[i]["parent"] == name)
+        if kind in poly.LAYERED_TYPES:   # same layer and spacing as the source cell
+            source = next(p["name"] for p in base if p["name"].startswith(formula + "_"))
+            assert poly.layer_geometry(atoms_of(name), cation, anion) == pytest.approx(
+                poly.layer_geometry(atoms_of(source), cation, anion), abs=1e-6)
+        else:
+            assert poly.coordination(atoms_of(name), cation, anion) == (6 if kind == "rocksalt" else 4)
+    bond = {n: ionic.shortest_distance(atoms_of(n), *pair) for n, pair in [
+        ("MgO_rocksalt", ("Mg", "O")), ("MgO_zincblende", ("Mg", "O")), ("MgO_wurtzite", ("Mg", "O")),
+        ("ZnO_wurtzite", ("Zn", "O")), ("ZnO_rocksalt", ("Zn", "O")),
+        ("GaN_zincblende", ("Ga", "N")), ("GaN_rocksalt", ("Ga", "N"))]}
+    assert bond["MgO_zincblende"] == pytest.approx(bond["MgO_rocksalt"] / poly.OCT_OVER_TET)
+    assert bond["MgO_wurtzite"] == pytest.approx(bond["MgO_zincblende"])
+    assert bond["ZnO_rocksalt"] == pytest.approx(bond["ZnO_wurtzite"] * poly.OCT_OVER_TET)
+    # the stated ratio is the catalogue's own GaN pair
+    assert bond["GaN_rocksalt"] / bond["GaN_zincblende"] == pytest.approx(poly.OCT_OVER_TET, abs=0.005)
 
 
 def test_packing_keeps_entries_whose_raw_file_is_gone(tmp_path, monkeypatch):

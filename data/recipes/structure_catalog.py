@@ -325,4 +325,7 @@ def parents() -> list[dict]:
     # --- extension (session 10): s-block ionic families in more structure types
     from structure_catalog_ionic import ionic_parents  # noqa: PLC0415 (it imports this module)
     out += ionic_parents(out)
+    # --- extension (session 11): octet AB and layered MX2 compositions in their sibling types
+    from structure_catalog_polymorphs import polymorph_parents  # noqa: PLC0415 (it imports this module)
+    out += polymorph_parents(out)
     return out
