@@ -288,3 +288,10 @@ def test_packed_arrays_are_consistent():
                 ijk = frac * z["grid_shape"]
                 assert np.abs(ijk - np.round(ijk)).max() < 1e-3
                 assert len(np.unique(np.round(ijk).astype(int), axis=0)) == len(frac)
+
+
+def test_committed_data_stays_under_its_budget():
+    """The issue caps everything under data/ (models included, the git-ignored cache not) at
+    80 MB; every new training cell or model file has to fit."""
+    size = _load("pack_reference").committed_size(str(REPO))
+    assert size < 80e6, f"data/ is {size / 1e6:.2f} MB, over the 80 MB budget"
