@@ -64,11 +64,18 @@ BOND = {
 }
 
 
-def shortest_distance(atoms: Atoms, first: str, second: str) -> float:
-    """Shortest distance (A) between an atom of element ``first`` and one of ``second``."""
+def pair_distances(atoms: Atoms, first: str, second: str) -> tuple[np.ndarray, np.ndarray]:
+    """(index of the ``first`` atom, distance in A) of every ``first``-``second`` pair
+    closer than 6 A."""
     i, j, d = neighbor_list("ijd", atoms, 6.0)
     symbols = np.array(atoms.get_chemical_symbols())
-    return float(d[(symbols[i] == first) & (symbols[j] == second)].min())
+    mask = (symbols[i] == first) & (symbols[j] == second)
+    return i[mask], d[mask]
+
+
+def shortest_distance(atoms: Atoms, first: str, second: str) -> float:
+    """Shortest distance (A) between an atom of element ``first`` and one of ``second``."""
+    return float(pair_distances(atoms, first, second)[1].min())
 
 
 def scaled_to_bond(atoms: Atoms, cation: str, anion: str, bond: float) -> Atoms:

@@ -31,13 +31,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from ase import Atoms
-from ase.neighborlist import neighbor_list
 from pymatgen.core import Composition
 
 from structure_catalog import EST, _b, _hex, _sg, cdi2
-from structure_catalog_ionic import present_cells, scaled_to_bond, shortest_distance
+from structure_catalog_ionic import (pair_distances, present_cells, scaled_to_bond,
+                                     shortest_distance)
 
 OCTET = [(("B", "Al", "Ga"), ("N", "P")), (("Mg", "Zn", "Ca"), ("O", "S"))]
 OCTET_TYPES = ("zincblende", "wurtzite", "rocksalt")
@@ -63,11 +62,9 @@ def octet_cell(kind: str, cation: str, anion: str, bond: float) -> Atoms:
 def coordination(atoms: Atoms, cation: str, anion: str) -> int:
     """Number of ``anion`` neighbours of the first ``cation`` atom within 5 % of the
     shortest cation-anion distance."""
-    i, j, d = neighbor_list("ijd", atoms, 6.0)
-    symbols = np.array(atoms.get_chemical_symbols())
-    first = symbols.tolist().index(cation)
-    mask = (i == first) & (symbols[j] == anion)
-    return int((d[mask] < 1.05 * d[mask].min()).sum())
+    i, d = pair_distances(atoms, cation, anion)
+    d = d[i == atoms.get_chemical_symbols().index(cation)]
+    return int((d < 1.05 * d.min()).sum())
 
 
 def layer_geometry(atoms: Atoms, metal: str, anion: str) -> tuple[float, float, float]:
