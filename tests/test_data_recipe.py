@@ -204,6 +204,43 @@ def test_polymorph_extension_follows_its_rule(built):
     assert bond["GaN_rocksalt"] / bond["GaN_zincblende"] == pytest.approx(poly.OCT_OVER_TET, abs=0.005)
 
 
+def test_compressed_lithium_variants_follow_their_rule(built):
+    """Session 12: every training parent with Li and no covalent unit (and only those) gets
+    isotropic compressions to 0.94 and 0.90 of its lattice; never a test or validation
+    composition."""
+    from ase import Atoms
+
+    rule = _load("variants_compressed")
+    recs, split = built
+    by_id = {r["id"]: r for r in recs}
+    squeezed = [r for r in recs if r["variant"].startswith("compress_iso")]
+    excluded = set(split["held_out_compositions"]) | {
+        by_id[i]["composition"] for i in split["validation"]}
+
+    def atoms_of(r: dict) -> Atoms:
+        a = r["atoms"]
+        return Atoms(numbers=a["numbers"], positions=a["positions"], cell=a["cell"], pbc=True)
+
+    li_parents = {r["parent"] for r in recs if r["variant"] == "pristine" and r["id"] in split["train"]
+                  and 3 in r["atoms"]["numbers"] and r["n_atoms"] <= 8}
+    covalent = {p for p in li_parents if rule.has_covalent_unit(atoms_of(by_id[p]))}
+    assert covalent == {"LiOH_tetragonal", "Li2O2_hexagonal", "LiBC_hexagonal", "LiC6_GIC"}
+    assert {r["parent"] for r in squeezed} == li_parents - covalent and len(squeezed) == 44
+    assert {r["variant"] for r in squeezed} == {"compress_iso-6", "compress_iso-10"}
+    assert not {r["composition"] for r in squeezed} & excluded
+    assert all(r["id"] in split["train"] for r in squeezed)
+    for r in squeezed:
+        parent = by_id[r["parent"]]["atoms"]
+        scale = 0.94 if r["variant"] == "compress_iso-6" else 0.90
+        assert np.allclose(np.array(r["atoms"]["cell"]), scale * np.array(parent["cell"]), atol=1e-12)
+        assert np.allclose(np.array(r["atoms"]["positions"]), scale * np.array(parent["positions"]),
+                           atol=1e-12)
+        assert r["atoms"]["numbers"] == parent["numbers"]
+    assert rule.variant_name(0.9) == "compress_iso-10"
+    # the test composition Li3N is reached by the lithium condition but not compressed
+    assert not [r for r in recs if r["composition"] == "Li3N" and "compress" in r["variant"]]
+
+
 def test_packing_keeps_entries_whose_raw_file_is_gone(tmp_path, monkeypatch):
     """The raw GPAW cache is git-ignored: re-packing after new calculations must keep the
     committed entries (intact file, same structure and split) and drop stale ones."""

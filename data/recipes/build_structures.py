@@ -39,6 +39,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from structure_catalog import parents  # noqa: E402
 from structure_catalog_validation import validation_parents  # noqa: E402
+from variants_compressed import compressed_variants  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 REF = os.path.join(ROOT, "data", "reference")
@@ -89,9 +90,15 @@ def strained(atoms: Atoms, eps: np.ndarray) -> Atoms:
     return out
 
 
+def _validation_compositions() -> set[str]:
+    return {Composition(p["atoms"].get_chemical_formula()).reduced_formula
+            for p in validation_parents()}
+
+
 def variants_for(name: str, atoms: Atoms) -> list[tuple[str, Atoms]]:
     """Derived structures of one parent; fewer (and no symmetry-free ones) for
-    larger cells to keep the GPAW cost bounded."""
+    larger cells to keep the GPAW cost bounded.  Training parents containing Li also get
+    the compressed variants of ``variants_compressed.py``."""
     n = len(atoms)
     out = []
     if name in HELD_OUT_STRUCTURES or n > 8:
@@ -103,7 +110,9 @@ def variants_for(name: str, atoms: Atoms) -> list[tuple[str, Atoms]]:
     if n <= 4:
         out.append(("strain_z+4", strained(atoms, np.diag([0, 0, STRAIN]))))
     out.append(("rattle", rattle(atoms, name)))
-    return out
+    excluded = set(HELD_OUT_COMPOSITIONS) | _validation_compositions()
+    composition = Composition(atoms.get_chemical_formula()).reduced_formula
+    return out + compressed_variants(atoms, excluded, composition)
 
 
 def vacancies() -> list[tuple[str, str, Atoms, str]]:
