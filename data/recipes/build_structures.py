@@ -24,6 +24,7 @@ reproduces the committed files exactly; nothing to resume.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -90,9 +91,11 @@ def strained(atoms: Atoms, eps: np.ndarray) -> Atoms:
     return out
 
 
-def _validation_compositions() -> set[str]:
-    return {Composition(p["atoms"].get_chemical_formula()).reduced_formula
-            for p in validation_parents()}
+@functools.cache
+def _excluded_compositions() -> frozenset[str]:
+    """Reduced formulas of the test and validation compositions."""
+    return frozenset(HELD_OUT_COMPOSITIONS) | {
+        Composition(p["atoms"].get_chemical_formula()).reduced_formula for p in validation_parents()}
 
 
 def variants_for(name: str, atoms: Atoms) -> list[tuple[str, Atoms]]:
@@ -110,9 +113,7 @@ def variants_for(name: str, atoms: Atoms) -> list[tuple[str, Atoms]]:
     if n <= 4:
         out.append(("strain_z+4", strained(atoms, np.diag([0, 0, STRAIN]))))
     out.append(("rattle", rattle(atoms, name)))
-    excluded = set(HELD_OUT_COMPOSITIONS) | _validation_compositions()
-    composition = Composition(atoms.get_chemical_formula()).reduced_formula
-    return out + compressed_variants(atoms, excluded, composition)
+    return out + compressed_variants(atoms, _excluded_compositions())
 
 
 def vacancies() -> list[tuple[str, str, Atoms, str]]:

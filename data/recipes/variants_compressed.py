@@ -26,9 +26,12 @@ Rule (fixed before any network was trained on these cells)
 """
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 from ase import Atoms
 from ase.neighborlist import neighbor_list
+from pymatgen.core import Composition
 
 COMPRESSIONS = (0.94, 0.90)
 COVALENT_CONTACT = 1.7   # A: a shorter contact between two non-Li atoms is a covalent unit
@@ -43,20 +46,17 @@ def has_covalent_unit(atoms: Atoms) -> bool:
     """True if two atoms other than Li are closer than ``COVALENT_CONTACT`` (O-H, O-O, B-C,
     C-C bonds): such a unit keeps its length under pressure, so a uniform squeeze would
     not be a physical state."""
-    i, j, _ = neighbor_list("ijd", atoms, COVALENT_CONTACT)
+    i, j = neighbor_list("ij", atoms, COVALENT_CONTACT)
     not_li = atoms.numbers != 3
     return bool((not_li[i] & not_li[j]).any())
 
 
-def compressed_variants(atoms: Atoms, excluded_compositions: set[str] | dict,
-                        composition: str) -> list[tuple[str, Atoms]]:
-    """(variant label, compressed atoms) the rule asks for one training parent.
-
-    Args:
-        atoms: the parent cell (Angstrom).
-        excluded_compositions: reduced formulas of the test and validation splits.
-        composition: the parent's reduced formula.
-    """
+def compressed_variants(atoms: Atoms,
+                        excluded_compositions: Collection[str]) -> list[tuple[str, Atoms]]:
+    """(variant label, compressed atoms) the rule asks for one parent cell (Angstrom);
+    none if it has no Li, has a covalent unit or its reduced formula is in
+    ``excluded_compositions`` (the test and validation splits)."""
+    composition = Composition(atoms.get_chemical_formula()).reduced_formula
     if ("Li" not in atoms.get_chemical_symbols() or composition in excluded_compositions
             or has_covalent_unit(atoms)):
         return []
