@@ -22,6 +22,14 @@ ELEMENTS = ("H Li B C N O F Na Mg Al Si P S Cl K Ca Ti Zn Ga Zr Hf").split()
 N_POLYMORPHS = 19   # parents added by the session 11 polymorph rule (the catalogue's tail)
 
 
+def _atoms(record: dict):
+    """ASE Atoms of one structures.json record (Angstrom, periodic)."""
+    from ase import Atoms
+
+    a = record["atoms"]
+    return Atoms(numbers=a["numbers"], positions=a["positions"], cell=a["cell"], pbc=True)
+
+
 def _load(name: str):
     spec = importlib.util.spec_from_file_location(name, RECIPES / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
@@ -64,13 +72,10 @@ def test_structure_count_sizes_and_elements(built):
 
 
 def test_no_atoms_too_close(built):
-    from ase import Atoms
     from ase.neighborlist import neighbor_list
 
     for r in built[0]:
-        a = r["atoms"]
-        atoms = Atoms(numbers=a["numbers"], positions=a["positions"], cell=a["cell"], pbc=True)
-        d = neighbor_list("d", atoms, 2.0)
+        d = neighbor_list("d", _atoms(r), 2.0)
         assert d.size == 0 or d.min() > 0.85, r["id"]  # shortest bond: O-H ~0.92 A
 
 
@@ -111,15 +116,12 @@ def test_validation_compositions_are_in_neither_training_nor_test(built):
 def test_every_bond_of_a_held_out_structure_occurs_in_training(built):
     """The session 7 pair-coverage rule: no held-out pristine cell has a bonded element pair
     that no training cell has (so the held-out table measures new compounds, not new bonds)."""
-    from ase import Atoms
-
     pairs_of = _load("structure_catalog_pairs").bonded_pairs
     recs, split = built
     train, test = set(split["train"]), set(split["test"])
 
     def pairs(r):
-        a = r["atoms"]
-        return pairs_of(Atoms(numbers=a["numbers"], positions=a["positions"], cell=a["cell"], pbc=True))
+        return pairs_of(_atoms(r))
 
     seen = set().union(*(pairs(r) for r in recs if r["id"] in train and r["variant"] == "pristine"))
     for r in recs:
@@ -130,7 +132,6 @@ def test_every_bond_of_a_held_out_structure_occurs_in_training(built):
 def test_ionic_extension_follows_its_rule(built):
     """Session 10: s-block ionic families in more structure types, training only, never a
     test or validation composition, each cell sized by its stated cation-anion bond."""
-    from ase import Atoms
 
     ionic = _load("structure_catalog_ionic")
     recs, split = built
@@ -152,9 +153,7 @@ def test_ionic_extension_follows_its_rule(built):
         name = f"{formula}_{kind.replace('-', '')}"
         rec = by_id[name]
         assert rec["id"] in train and rec["prototype"] == kind
-        a = rec["atoms"]
-        atoms = Atoms(numbers=a["numbers"], positions=a["positions"], cell=a["cell"], pbc=True)
-        assert ionic.shortest_distance(atoms, cation, anion) == pytest.approx(
+        assert ionic.shortest_distance(_atoms(rec), cation, anion) == pytest.approx(
             ionic.BOND[(cation, anion)][0], abs=1e-6)
         assert all(by_id[i]["id"] in train for i in by_id if by_id[i]["parent"] == name)
 
@@ -163,8 +162,6 @@ def test_polymorph_extension_follows_its_rule(built):
     """Session 11: octet AB compounds in zincblende / wurtzite / rocksalt and layered MX2 in
     CdI2 / CdCl2, training only, never a test or validation composition, geometry taken
     from the composition's own catalogue cell."""
-    from ase import Atoms
-
     poly = _load("structure_catalog_polymorphs")
     ionic = _load("structure_catalog_ionic")
     recs, split = built
@@ -179,9 +176,8 @@ def test_polymorph_extension_follows_its_rule(built):
     assert {"AlN", "GaP", "ZrS2"} <= set(split["held_out_compositions"])
     assert "CaCl2" in {r["composition"] for r in recs if r["id"] in split["validation"]}
 
-    def atoms_of(name: str) -> Atoms:
-        a = by_id[name]["atoms"]
-        return Atoms(numbers=a["numbers"], positions=a["positions"], cell=a["cell"], pbc=True)
+    def atoms_of(name: str):
+        return _atoms(by_id[name])
 
     for formula, kind, cation, anion in cells:
         name = f"{formula}_{kind}"
@@ -208,8 +204,6 @@ def test_compressed_lithium_variants_follow_their_rule(built):
     """Session 12: every training parent with Li and no covalent unit (and only those) gets
     isotropic compressions to 0.94 and 0.90 of its lattice; never a test or validation
     composition."""
-    from ase import Atoms
-
     rule = _load("variants_compressed")
     recs, split = built
     by_id = {r["id"]: r for r in recs}
@@ -217,13 +211,9 @@ def test_compressed_lithium_variants_follow_their_rule(built):
     excluded = set(split["held_out_compositions"]) | {
         by_id[i]["composition"] for i in split["validation"]}
 
-    def atoms_of(r: dict) -> Atoms:
-        a = r["atoms"]
-        return Atoms(numbers=a["numbers"], positions=a["positions"], cell=a["cell"], pbc=True)
-
     li_parents = {r["parent"] for r in recs if r["variant"] == "pristine" and r["id"] in split["train"]
                   and 3 in r["atoms"]["numbers"] and r["n_atoms"] <= 8}
-    covalent = {p for p in li_parents if rule.has_covalent_unit(atoms_of(by_id[p]))}
+    covalent = {p for p in li_parents if rule.has_covalent_unit(_atoms(by_id[p]))}
     assert covalent == {"LiOH_tetragonal", "Li2O2_hexagonal", "LiBC_hexagonal", "LiC6_GIC"}
     assert {r["parent"] for r in squeezed} == li_parents - covalent and len(squeezed) == 44
     assert {r["variant"] for r in squeezed} == {"compress_iso-6", "compress_iso-10"}
